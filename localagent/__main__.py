@@ -1,0 +1,3 @@
+from localagent.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,165 @@
+"""The local avatar: turns TTS audio into a talking face, in step with the audio.
+
+It stands where `TavusVideoService` stands in the pipeline and honours the same contract:
+TTS audio goes in; paced speech audio and `OutputImageRawFrame`s at a steady frame rate come
+out; an interruption silences voice and mouth at once. Audio is released one video frame's
+worth per tick, so picture and sound leave together; other downstream frames wait behind the
+audio queued before them, so their order is kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import time
+from collections import deque
+
+import numpy as np
+from pipecat.frames.frames import (
+    CancelFrame,
+    EndFrame,
+    Frame,
+    InterruptionFrame,
+    OutputImageRawFrame,
+    StartFrame,
+    SystemFrame,
+    TTSAudioRawFrame,
+)
+from pipecat.processors.frame_processor import (
+    FrameDirection,
+    FrameProcessor,
+    FrameProcessorSetup,
+)
+
+from localagent.avatar.face import Face
+
+__all__ = ["LocalAvatar"]
+
+_SILENCE_DB, _LOUD_DB = -50.0, -14.0
+
+
+def loudness_to_mouth(chunk: bytes) -> float:
+    """Mouth opening in [0, 1] from the RMS level of a 16-bit PCM chunk."""
+    if len(chunk) < 2:
+        return 0.0
+    samples = np.frombuffer(chunk[: len(chunk) // 2 * 2], dtype=np.int16).astype(np.float32)
+    rms = float(np.sqrt(np.mean(samples * samples))) / 32768.0
+    db = 20.0 * math.log10(max(rms, 1e-6))
+    return min(1.0, max(0.0, (db - _SILENCE_DB) / (_LOUD_DB - _SILENCE_DB)))
+
+
+class LocalAvatar(FrameProcessor):
+    def __init__(self, *, width: int = 1280, height: int = 720, fps: int = 25,
+                 **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self._face = Face(width, height)
+        self._size = (width, height)
+        self._fps = fps
+        self._sample_rate = 24000
+        # Audio bytes (with their context id) and frames waiting behind them, in order.
+        self._queue: deque[tuple[bytes, str | None] | Frame] = deque()
+        self._ticker: asyncio.Task[None] | None = None
+        self._mouth = 0.0
+        self._blink_until = 0.0
+        self._next_blink = time.monotonic() + 2.0
+        self._rng = random.Random(7)
+        self.frames_rendered = 0
+
+    @property
+    def speaking(self) -> bool:
+        return any(isinstance(item, tuple) for item in self._queue)
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if direction == FrameDirection.UPSTREAM:
+            await self.push_frame(frame, direction)
+        elif isinstance(frame, StartFrame):
+            await self.push_frame(frame, direction)
+            self._ticker = self.create_task(self._tick_loop(), name="local-avatar-ticker")
+        elif isinstance(frame, InterruptionFrame):
+            self._queue = deque(f for f in self._queue if not isinstance(f, tuple))
+            self._mouth = 0.0
+            await self.push_frame(frame, direction)
+        elif isinstance(frame, CancelFrame):
+            await self._stop_ticker()
+            await self.push_frame(frame, direction)
+        elif isinstance(frame, TTSAudioRawFrame):
+            self._queue.append((frame.audio, frame.context_id))
+        elif isinstance(frame, SystemFrame) or not self._queue:
+            if isinstance(frame, EndFrame):
+                await self._stop_ticker()
+            await self.push_frame(frame, direction)
+        else:
+            self._queue.append(frame)
+
+    async def setup(self, setup: FrameProcessorSetup) -> None:
+        await super().setup(setup)
+        self._sample_rate = setup.audio_out_sample_rate
+
+    async def cleanup(self) -> None:
+        await self._stop_ticker()
+        await super().cleanup()
+
+    async def _stop_ticker(self) -> None:
+        if self._ticker is not None:
+            await self.cancel_task(self._ticker)
+            self._ticker = None
+
+    async def _tick_loop(self) -> None:
+        period = 1.0 / self._fps
+        bytes_per_tick = int(self._sample_rate / self._fps) * 2
+        next_at = time.monotonic()
+        while True:
+            audio, context_id = self._take_audio(bytes_per_tick)
+            if audio:
+                await self.push_frame(
+                    TTSAudioRawFrame(audio, self._sample_rate, 1, context_id=context_id)
+                )
+            await self._emit_image(audio)
+            if await self._release_waiting_frames():
+                return
+            next_at += period
+            delay = next_at - time.monotonic()
+            if delay < -5 * period:  # fell far behind (a stall): restart the schedule
+                next_at = time.monotonic()
+            await asyncio.sleep(max(0.0, delay))
+
+    def _take_audio(self, wanted: int) -> tuple[bytes, str | None]:
+        out = bytearray()
+        context_id: str | None = None
+        while self._queue and len(out) < wanted and isinstance(self._queue[0], tuple):
+            chunk, context_id = self._queue.popleft()  # type: ignore[misc]
+            need = wanted - len(out)
+            out += chunk[:need]
+            if len(chunk) > need:
+                self._queue.appendleft((chunk[need:], context_id))
+        return bytes(out), context_id
+
+    async def _release_waiting_frames(self) -> bool:
+        """Push the frames now at the head of the queue; True once the EndFrame went out."""
+        while self._queue and not isinstance(self._queue[0], tuple):
+            frame = self._queue.popleft()
+            assert isinstance(frame, Frame)
+            await self.push_frame(frame)
+            if isinstance(frame, EndFrame):
+                self._ticker = None  # this task returns right after
+                return True
+        return False
+
+    async def _emit_image(self, audio: bytes) -> None:
+        target = loudness_to_mouth(audio) if audio else 0.0
+        # Open fast, close a little slower: looks like speech rather than flicker.
+        rate = 0.7 if target > self._mouth else 0.45
+        self._mouth += (target - self._mouth) * rate
+        now = time.monotonic()
+        if now >= self._next_blink:
+            self._blink_until = now + 0.15
+            self._next_blink = now + self._rng.uniform(2.5, 5.5)
+        blink = 1.0 if now < self._blink_until else 0.0
+        t = self.frames_rendered / self._fps
+        dx = round(2.0 * math.sin(t * 0.7))
+        dy = round(1.5 * math.sin(t * 1.1 + 1.0))
+        image = self._face.render(self._mouth, blink, dx, dy)
+        self.frames_rendered += 1
+        await self.push_frame(OutputImageRawFrame(image=image, size=self._size, format="RGB"))

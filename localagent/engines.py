@@ -1,0 +1,88 @@
+"""Loaded model engines, shared by every session of the process.
+
+Models load once, in a worker thread, before the server accepts calls, and are warmed
+so the first turn does not pay for lazy initialisation.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+from loguru import logger
+
+from localagent.models import ResolvedModel, resolve_piper_voice, resolve_whisper_model
+from localagent.settings import Settings
+
+if TYPE_CHECKING:
+    from faster_whisper import WhisperModel
+    from piper import PiperVoice
+
+__all__ = ["Engines", "load_engines"]
+
+
+@dataclass
+class Engines:
+    whisper: WhisperModel
+    whisper_model: ResolvedModel
+    whisper_device: str
+    whisper_compute_type: str
+    piper: PiperVoice
+    piper_voice: ResolvedModel
+    load_seconds: dict[str, float] = field(default_factory=dict)
+
+
+def _whisper_device(requested: str) -> str:
+    if requested != "auto":
+        return requested
+    import ctranslate2
+
+    return "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
+
+
+def _compute_type(requested: str, device: str) -> str:
+    if requested != "auto":
+        return requested
+    return "float16" if device == "cuda" else "int8"
+
+
+def load_engines(settings: Settings) -> Engines:
+    """Resolve, load and warm the STT and TTS models (blocking; run it in a thread)."""
+    whisper_ref = resolve_whisper_model(settings.whisper_model, settings.models_dir)
+    voice_ref = resolve_piper_voice(settings.piper_voice, settings.models_dir)
+
+    from faster_whisper import WhisperModel
+    from piper import PiperVoice
+
+    timings: dict[str, float] = {}
+    device = _whisper_device(settings.whisper_device)
+    compute_type = _compute_type(settings.whisper_compute_type, device)
+    t0 = time.perf_counter()
+    whisper = WhisperModel(str(whisper_ref.path), device=device, compute_type=compute_type)
+    # One pass over a second of near-silence allocates the decoder's buffers.
+    noise = (np.random.default_rng(0).standard_normal(16000) * 1e-3).astype(np.float32)
+    list(whisper.transcribe(noise, language="en")[0])
+    timings["whisper"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    voice = PiperVoice.load(str(voice_ref.path))
+    for _ in voice.synthesize("Hello."):
+        pass
+    timings["piper"] = time.perf_counter() - t0
+
+    logger.info(
+        f"Whisper {whisper_ref.name} ({whisper_ref.source}, {device}/{compute_type}) and "
+        f"Piper {voice_ref.name} ({voice_ref.source}) loaded in "
+        f"{timings['whisper']:.1f}s + {timings['piper']:.1f}s"
+    )
+    return Engines(
+        whisper=whisper,
+        whisper_model=whisper_ref,
+        whisper_device=device,
+        whisper_compute_type=compute_type,
+        piper=voice,
+        piper_voice=voice_ref,
+        load_seconds=timings,
+    )

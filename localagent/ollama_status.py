@@ -1,0 +1,54 @@
+"""Is Ollama there, and does it have our model? Asked at start-up and per session."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aiohttp
+
+__all__ = ["OllamaStatus", "probe_ollama"]
+
+
+@dataclass(frozen=True)
+class OllamaStatus:
+    ok: bool
+    problem: str = ""  # what is wrong, for logs and the page
+    fix: str = ""  # what to do about it
+    spoken: str = ""  # a short notice the avatar can say
+    version: str = ""
+
+
+async def probe_ollama(host: str, model: str, timeout_s: float = 2.0) -> OllamaStatus:
+    """Check `/api/version` and `/api/tags` at `host`; never raises."""
+    base = host.rstrip("/")
+    timeout = aiohttp.ClientTimeout(total=timeout_s)
+    try:
+        async with aiohttp.ClientSession(timeout=timeout) as http:
+            async with http.get(f"{base}/api/version") as resp:
+                resp.raise_for_status()
+                version = str((await resp.json()).get("version", "?"))
+            async with http.get(f"{base}/api/tags") as resp:
+                resp.raise_for_status()
+                tags = await resp.json()
+    except (aiohttp.ClientError, TimeoutError, ValueError) as e:
+        reason = type(e).__name__ if not str(e) else str(e)
+        return OllamaStatus(
+            ok=False,
+            problem=f"Ollama is not reachable at {base} ({reason}).",
+            fix=f"start Ollama (`ollama serve`) or set OLLAMA_HOST; then `ollama pull {model}`",
+            spoken="I can't reach the Ollama language model server. Please start Ollama, "
+            "or set OLLAMA_HOST, and then call again.",
+        )
+    names = {m.get("name") for m in tags.get("models", [])} | {
+        m.get("model") for m in tags.get("models", [])
+    }
+    if model not in names and f"{model}:latest" not in names:
+        return OllamaStatus(
+            ok=False,
+            version=version,
+            problem=f"Ollama {version} at {base} does not have the model '{model}'.",
+            fix=f"ollama pull {model}   (or set LOCALAGENT_LLM_MODEL to a pulled model)",
+            spoken="The language model isn't installed in Ollama yet. Please run ollama pull "
+            "for the configured model, then call again.",
+        )
+    return OllamaStatus(ok=True, version=version)

@@ -1,0 +1,191 @@
+"""The web server: the page, pipecat's SmallWebRTC signalling, and a status endpoint.
+
+`POST /api/offer` and `PATCH /api/offer` take and return the same JSON as pipecat's own
+runner, so pipecat's JS client and prebuilt page can connect too. Offers are checked before
+they reach aiortc, so bad input is a 4xx with a reason, never a 500.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, HTTPException
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+from loguru import logger
+from pipecat.transports.smallwebrtc.connection import SmallWebRTCConnection
+from pipecat.transports.smallwebrtc.request_handler import (
+    IceCandidate,
+    SmallWebRTCPatchRequest,
+    SmallWebRTCRequest,
+    SmallWebRTCRequestHandler,
+)
+from pydantic import BaseModel, ConfigDict, Field
+
+from localagent.avatar import avatar_kind
+from localagent.engines import Engines
+from localagent.flows import LoadedFlow
+from localagent.ollama_status import OllamaStatus, probe_ollama
+from localagent.session import SessionInfo, run_session
+from localagent.settings import Settings
+
+__all__ = ["AppState", "create_app"]
+
+STATIC_DIR = Path(str(resources.files("localagent") / "static"))
+MAX_SDP_BYTES = 64 * 1024
+
+
+class OfferBody(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    sdp: str = Field(min_length=1, max_length=MAX_SDP_BYTES)
+    type: str
+    pc_id: str | None = Field(None, max_length=200)
+    restart_pc: bool | None = None
+    request_data: Any | None = Field(None, alias="requestData")
+
+
+class CandidateBody(BaseModel):
+    candidate: str = Field(max_length=4096)
+    sdp_mid: str = Field(max_length=64)
+    sdp_mline_index: int = Field(ge=0, le=64)
+
+
+class PatchBody(BaseModel):
+    pc_id: str = Field(max_length=200)
+    candidates: list[CandidateBody] = Field(max_length=64)
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    engines: Engines
+    flow: LoadedFlow
+    ollama: OllamaStatus | None = None
+    sessions: dict[str, SessionInfo] = field(default_factory=dict)
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+
+def _check_offer(body: OfferBody) -> None:
+    if body.type != "offer":
+        raise HTTPException(400, f"Expected an SDP of type 'offer', got '{body.type}'.")
+    sdp = body.sdp.lstrip()
+    if not sdp.startswith("v=0") or "\nm=" not in sdp.replace("\r\n", "\n"):
+        raise HTTPException(
+            400, "Malformed SDP offer: it must start with 'v=0' and contain media ('m=') lines."
+        )
+    if "m=audio" not in sdp:
+        raise HTTPException(400, "The offer has no audio: the call needs a microphone track.")
+
+
+def create_app(state: AppState) -> FastAPI:
+    handler = SmallWebRTCRequestHandler()
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        for task in list(state.tasks):
+            task.cancel()
+        if state.tasks:
+            await asyncio.wait(state.tasks, timeout=5)
+        await handler.close()
+
+    app = FastAPI(title="localagent", lifespan=lifespan, docs_url=None, redoc_url=None)
+
+    async def start_session(connection: SmallWebRTCConnection) -> None:
+        info = SessionInfo(pc_id=connection.pc_id, avatar=avatar_kind(state.settings))
+        state.sessions[info.id] = info
+        task = asyncio.create_task(
+            run_session(
+                connection,
+                settings=state.settings,
+                engines=state.engines,
+                flow=state.flow,
+                info=info,
+            ),
+            name=f"session-{info.id}",
+        )
+        state.tasks.add(task)
+
+        def done(t: asyncio.Task[None]) -> None:
+            state.tasks.discard(t)
+            state.sessions.pop(info.id, None)
+            if not t.cancelled() and t.exception() is not None:
+                logger.opt(exception=t.exception()).error(f"session {info.id} failed")
+
+        task.add_done_callback(done)
+
+    @app.post("/api/offer")
+    async def offer(body: OfferBody) -> dict[str, str]:
+        _check_offer(body)
+        existing = body.pc_id is not None and any(
+            s.pc_id == body.pc_id for s in state.sessions.values()
+        )
+        if not existing and len(state.sessions) >= state.settings.max_sessions:
+            raise HTTPException(
+                429,
+                f"Already {len(state.sessions)} call(s) in progress, the maximum "
+                f"(LOCALAGENT_MAX_SESSIONS={state.settings.max_sessions}). Hang up one first.",
+            )
+        request = SmallWebRTCRequest(
+            sdp=body.sdp, type=body.type, pc_id=body.pc_id, restart_pc=body.restart_pc,
+            request_data=body.request_data,
+        )
+        try:
+            answer = await handler.handle_web_request(request, start_session)
+        except HTTPException:
+            raise
+        except Exception as e:  # aiortc's parsers raise plain ValueError & co. on bad SDP
+            raise HTTPException(400, f"Could not accept the offer: {type(e).__name__}: {e}") from e
+        if answer is None:
+            raise HTTPException(400, "The offer produced no answer.")
+        return answer
+
+    @app.patch("/api/offer")
+    async def ice_candidates(body: PatchBody) -> dict[str, str]:
+        request = SmallWebRTCPatchRequest(
+            pc_id=body.pc_id,
+            candidates=[
+                IceCandidate(c.candidate, c.sdp_mid, c.sdp_mline_index) for c in body.candidates
+            ],
+        )
+        try:
+            await handler.handle_patch_request(request)
+        except HTTPException:
+            raise
+        except Exception as e:
+            raise HTTPException(400, f"Bad ICE candidate: {type(e).__name__}: {e}") from e
+        return {"status": "success"}
+
+    @app.get("/api/status")
+    async def status() -> dict[str, Any]:
+        s = state.settings
+        state.ollama = await probe_ollama(s.ollama_host, s.llm_model, timeout_s=1.5)
+        return {
+            "flow": state.flow.name,
+            "avatar": avatar_kind(s),
+            "sessions": len(state.sessions),
+            "ollama": {
+                "ok": state.ollama.ok,
+                "host": s.ollama_host,
+                "model": s.llm_model,
+                "problem": state.ollama.problem,
+                "fix": state.ollama.fix,
+            },
+            "stt": f"faster-whisper {state.engines.whisper_model.name} "
+            f"({state.engines.whisper_device}/{state.engines.whisper_compute_type})",
+            "tts": f"piper {state.engines.piper_voice.name}",
+        }
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html")
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app

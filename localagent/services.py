@@ -1,0 +1,71 @@
+"""Per-session pipecat services built on the process-wide engines.
+
+The subclasses only swap pipecat's load-per-instance for the shared, already warm model;
+everything else (segmenting, metrics, resampling) is pipecat's own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipecat.services.ollama.llm import OLLamaLLMService
+from pipecat.services.piper.tts import PiperTTSService
+from pipecat.services.tts_service import TTSService
+from pipecat.services.whisper.stt import WhisperSTTService
+from pipecat.transcriptions.language import Language
+
+from localagent.engines import Engines
+from localagent.settings import Settings
+
+__all__ = ["SharedPiperTTSService", "SharedWhisperSTTService", "create_llm", "create_stt",
+           "create_tts"]
+
+
+class SharedWhisperSTTService(WhisperSTTService):
+    """WhisperSTTService over a model loaded once for the process."""
+
+    def __init__(self, *, engines: Engines, **kwargs: Any) -> None:
+        self._shared_model = engines.whisper
+        super().__init__(
+            device=engines.whisper_device,
+            compute_type=engines.whisper_compute_type,
+            settings=WhisperSTTService.Settings(
+                model=str(engines.whisper_model.path), language=Language.EN
+            ),
+            **kwargs,
+        )
+
+    def _load(self) -> None:
+        self._model = self._shared_model
+
+
+class SharedPiperTTSService(PiperTTSService):
+    """PiperTTSService over a voice loaded once for the process (no download path)."""
+
+    def __init__(self, *, engines: Engines, **kwargs: Any) -> None:
+        # PiperTTSService.__init__ would load (or download) the voice again; skip to its base.
+        TTSService.__init__(
+            self,
+            push_start_frame=True,
+            push_stop_frames=True,
+            settings=PiperTTSService.Settings(
+                model=None, voice=engines.piper_voice.name, language=None
+            ),
+            **kwargs,
+        )
+        self._voice = engines.piper
+
+
+def create_stt(engines: Engines) -> SharedWhisperSTTService:
+    return SharedWhisperSTTService(engines=engines)
+
+
+def create_tts(engines: Engines) -> SharedPiperTTSService:
+    return SharedPiperTTSService(engines=engines)
+
+
+def create_llm(settings: Settings) -> OLLamaLLMService:
+    return OLLamaLLMService(
+        base_url=settings.ollama_host.rstrip("/") + "/v1",
+        settings=OLLamaLLMService.Settings(model=settings.llm_model),
+    )

@@ -1,0 +1,157 @@
+"""One call: the pipeline for one connected browser, from its microphone to the avatar.
+
+This module is the composition root: the only place that knows the order of the stages.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+
+import aiohttp
+from loguru import logger
+from pipecat.audio.vad.silero import SileroVADAnalyzer
+from pipecat.flows import FlowManager
+from pipecat.frames.frames import ErrorFrame, TTSSpeakFrame
+from pipecat.pipeline.pipeline import Pipeline
+from pipecat.pipeline.worker import PipelineParams, PipelineWorker
+from pipecat.processors.aggregators.llm_context import LLMContext
+from pipecat.processors.aggregators.llm_response_universal import (
+    LLMContextAggregatorPair,
+    LLMUserAggregatorParams,
+)
+from pipecat.transports.base_transport import TransportParams
+from pipecat.transports.smallwebrtc.connection import SmallWebRTCConnection
+from pipecat.transports.smallwebrtc.transport import SmallWebRTCTransport
+from pipecat.turns.user_stop import SpeechTimeoutUserTurnStopStrategy
+from pipecat.turns.user_turn_strategies import UserTurnStrategies
+from pipecat.workers.runner import WorkerRunner
+
+from localagent.avatar import create_avatar
+from localagent.engines import Engines
+from localagent.flows import LoadedFlow
+from localagent.ollama_status import probe_ollama
+from localagent.services import create_llm, create_stt, create_tts
+from localagent.settings import Settings
+
+__all__ = ["AUDIO_IN_RATE", "AUDIO_OUT_RATE", "SessionInfo", "run_session"]
+
+AUDIO_IN_RATE = 16000  # what whisper and Silero want
+AUDIO_OUT_RATE = 24000
+
+
+@dataclass
+class SessionInfo:
+    """What the server knows about a live session."""
+
+    pc_id: str
+    avatar: str
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    notices: list[str] = field(default_factory=list)
+
+
+def _turn_strategies(settings: Settings) -> UserTurnStrategies:
+    if settings.turn_stop == "smart-turn":
+        return UserTurnStrategies()  # pipecat's default: local smart-turn v3
+    return UserTurnStrategies(
+        stop=[SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=settings.user_speech_timeout)]
+    )
+
+
+async def run_session(
+    connection: SmallWebRTCConnection,
+    *,
+    settings: Settings,
+    engines: Engines,
+    flow: LoadedFlow,
+    info: SessionInfo,
+) -> None:
+    """Run the call until the browser leaves or the flow ends it."""
+    transport = SmallWebRTCTransport(
+        webrtc_connection=connection,
+        params=TransportParams(
+            audio_in_enabled=True,
+            audio_out_enabled=True,
+            video_out_enabled=True,
+            video_out_is_live=True,
+            video_out_width=settings.avatar_width,
+            video_out_height=settings.avatar_height,
+            video_out_framerate=settings.avatar_fps,
+        ),
+    )
+    async with aiohttp.ClientSession() as http:
+        llm = create_llm(settings)
+        context = LLMContext()
+        aggregators = LLMContextAggregatorPair(
+            context,
+            user_params=LLMUserAggregatorParams(
+                vad_analyzer=SileroVADAnalyzer(),
+                user_turn_strategies=_turn_strategies(settings),
+            ),
+        )
+        pipeline = Pipeline(
+            [
+                transport.input(),
+                create_stt(engines),
+                aggregators.user(),
+                llm,
+                create_tts(engines),
+                create_avatar(settings, http),
+                transport.output(),
+                aggregators.assistant(),
+            ]
+        )
+        worker = PipelineWorker(
+            pipeline,
+            params=PipelineParams(
+                audio_in_sample_rate=AUDIO_IN_RATE,
+                audio_out_sample_rate=AUDIO_OUT_RATE,
+                enable_metrics=True,
+            ),
+            idle_timeout_secs=None,
+        )
+        flow_manager = FlowManager(
+            llm=llm,
+            context_aggregator=aggregators,
+            worker=worker,
+            transport=transport,
+            global_functions=flow.flow.global_functions,
+        )
+
+        @transport.event_handler("on_client_connected")
+        async def on_connected(_transport: object, _client: object) -> None:
+            logger.info(f"session {info.id}: browser connected ({info.avatar} avatar)")
+            status = await probe_ollama(settings.ollama_host, settings.llm_model)
+            if not status.ok:
+                logger.warning(f"session {info.id}: {status.problem} fix: {status.fix}")
+                info.notices.append(status.problem)
+                await worker.queue_frames([TTSSpeakFrame(status.spoken)])
+                return
+            await flow_manager.initialize(flow.flow.initial_node)
+
+        @transport.event_handler("on_client_disconnected")
+        async def on_disconnected(_transport: object, _client: object) -> None:
+            logger.info(f"session {info.id}: browser left")
+            await worker.cancel()
+
+        @worker.event_handler("on_pipeline_error")
+        async def on_error(_worker: object, frame: ErrorFrame) -> None:
+            logger.warning(f"session {info.id}: {frame.error}")
+            if _is_llm_error(frame):
+                status = await probe_ollama(settings.ollama_host, settings.llm_model)
+                if not status.ok:
+                    info.notices.append(status.problem)
+                    await worker.queue_frames([TTSSpeakFrame(status.spoken)])
+
+        runner = WorkerRunner(handle_sigint=False)
+        await runner.add_workers(worker)
+        try:
+            await runner.run()
+        finally:
+            await connection.disconnect()
+            logger.info(f"session {info.id}: ended")
+
+
+def _is_llm_error(frame: ErrorFrame) -> bool:
+    processor = getattr(frame, "processor", None)
+    return "LLM" in type(processor).__name__ if processor is not None else False

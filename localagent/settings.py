@@ -1,0 +1,90 @@
+"""The one settings object: environment, `.env`, then CLI flags (highest)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env(*names: str) -> AliasChoices:
+    return AliasChoices(*names)
+
+
+class Settings(BaseSettings):
+    """Everything a run can be configured with. Field names double as CLI flag names."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="LOCALAGENT_",
+        env_file=".env",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    host: str = Field("127.0.0.1", description="Address the web server binds to.")
+    port: int = Field(7860, ge=0, le=65535, description="Port of the web server (0 = any).")
+
+    ollama_host: str = Field(
+        "http://127.0.0.1:11434",
+        validation_alias=_env("OLLAMA_HOST", "LOCALAGENT_OLLAMA_HOST", "ollama_host"),
+        description="Base URL of the Ollama server.",
+    )
+    llm_model: str = Field("llama3.2:3b", description="Ollama model name (must support tools).")
+
+    whisper_model: str = Field(
+        "tiny.en", description="faster-whisper size name or path to a CTranslate2 model dir."
+    )
+    whisper_device: Literal["auto", "cpu", "cuda"] = Field("auto")
+    whisper_compute_type: str = Field(
+        "auto", description="CTranslate2 compute type; auto = int8 on CPU, float16 on CUDA."
+    )
+    piper_voice: str = Field(
+        "en_US-joe-medium", description="Piper voice name or path to an .onnx voice."
+    )
+    models_dir: Path = Field(REPO_ROOT / "models", description="Where to look for models.")
+
+    flow: str = Field("helpdesk", description="Flow name (in flows_dir) or path to a flow file.")
+    flows_dir: Path = Field(REPO_ROOT / "flows")
+
+    avatar: Literal["auto", "tavus", "local"] = Field(
+        "auto", description="auto = Tavus when key and replica are set, else local."
+    )
+    avatar_width: int = Field(1280, ge=64, le=3840)
+    avatar_height: int = Field(720, ge=64, le=2160)
+    avatar_fps: int = Field(25, ge=5, le=60)
+
+    tavus_api_key: SecretStr | None = Field(
+        None, validation_alias=_env("TAVUS_API_KEY", "tavus_api_key")
+    )
+    tavus_replica_id: str | None = Field(
+        None, validation_alias=_env("TAVUS_REPLICA_ID", "tavus_replica_id")
+    )
+    tavus_persona_id: str = Field(
+        "pipecat0", validation_alias=_env("TAVUS_PERSONA_ID", "tavus_persona_id")
+    )
+    tavus_api_url: str = Field(
+        "https://tavusapi.com/v2", validation_alias=_env("TAVUS_API_URL", "tavus_api_url")
+    )
+
+    turn_stop: Literal["speech-timeout", "smart-turn"] = Field(
+        "speech-timeout",
+        description="End-of-turn detection: a silence timeout, or pipecat's smart-turn v3 model.",
+    )
+    user_speech_timeout: float = Field(
+        0.6, ge=0.0, le=5.0, description="Seconds of silence that end a user turn."
+    )
+    max_sessions: int = Field(4, ge=1, description="Concurrent browser sessions allowed.")
+
+    @property
+    def tavus_configured(self) -> bool:
+        return bool(self.tavus_api_key and self.tavus_api_key.get_secret_value())
+
+    def wants_tavus(self) -> bool:
+        """Whether the avatar stage should be Tavus for this run."""
+        if self.avatar == "local":
+            return False
+        return self.tavus_configured and bool(self.tavus_replica_id)

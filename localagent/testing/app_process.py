@@ -1,0 +1,79 @@
+"""Start `python -m localagent` as a subprocess on a free port and stop it afterwards."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+__all__ = ["AppProcess", "run_app", "wait_exit"]
+
+_READY = re.compile(r"localagent ready: open (http://\S+?)/?\s*$")
+
+
+@dataclass
+class AppProcess:
+    proc: subprocess.Popen[str]
+    url: str = ""
+    lines: list[str] = field(default_factory=list)
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+
+def _pump(app: AppProcess, ready: threading.Event) -> None:
+    assert app.proc.stderr is not None
+    for line in app.proc.stderr:
+        app.lines.append(line.rstrip("\n"))
+        m = _READY.search(line)
+        if m:
+            app.url = m.group(1)
+            ready.set()
+    ready.set()
+
+
+@contextmanager
+def run_app(*args: str, env: dict[str, str] | None = None,
+            timeout: float = 120.0) -> Iterator[AppProcess]:
+    """Run the app with `args`; yields once it prints its URL (or exits)."""
+    cmd = [sys.executable, "-m", "localagent", "--no-tui", "--port", "0", *args]
+    full_env = {**os.environ, **(env or {})}
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env=full_env)
+    app = AppProcess(proc)
+    ready = threading.Event()
+    pump = threading.Thread(target=_pump, args=(app, ready), daemon=True)
+    pump.start()
+    try:
+        ready.wait(timeout)
+        if not app.url and proc.poll() is None:
+            raise TimeoutError(f"localagent did not become ready in {timeout}s:\n{app.output}")
+        yield app
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        pump.join(5)
+
+
+def wait_exit(app: AppProcess, timeout: float = 60.0) -> int:
+    """Wait for a run that is expected to stop by itself; returns its exit code."""
+    deadline = time.monotonic() + timeout
+    while app.proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if app.proc.poll() is None:
+        raise TimeoutError(f"localagent still running after {timeout}s:\n{app.output}")
+    time.sleep(0.1)
+    return app.proc.returncode

@@ -1,0 +1,209 @@
+"""A WebRTC caller over aiortc: speaks PCM into a localagent call and records what comes back.
+
+It signals exactly as a browser running pipecat's JS client does (`POST /api/offer`), sends
+a microphone track paced in real time, and receives the bot's audio and video tracks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import numpy as np
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from av import AudioFrame
+
+__all__ = ["Caller", "ReceivedAudio"]
+
+RATE = 48000
+PTIME = 0.02
+SAMPLES = int(RATE * PTIME)
+
+
+class _MicrophoneTrack(MediaStreamTrack):
+    """Real-time paced mono s16 audio: queued speech, silence otherwise."""
+
+    kind = "audio"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._pending = np.zeros(0, dtype=np.int16)
+        self._start: float | None = None
+        self._pts = 0
+        self.speech_ended_at: float | None = None
+        self._speaking = False
+
+    def say(self, pcm48k: np.ndarray) -> None:
+        self._pending = np.concatenate([self._pending, pcm48k.astype(np.int16)])
+        self._speaking = True
+        self.speech_ended_at = None
+
+    @property
+    def speaking(self) -> bool:
+        return self._speaking
+
+    async def recv(self) -> AudioFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        if self._start is None:
+            self._start = time.monotonic()
+        wait = self._start + self._pts / RATE - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        chunk = self._pending[:SAMPLES]
+        self._pending = self._pending[SAMPLES:]
+        if self._speaking and len(self._pending) == 0:
+            # The last voiced sample leaves with this frame.
+            self._speaking = False
+            self.speech_ended_at = time.monotonic() + len(chunk) / RATE
+        if len(chunk) < SAMPLES:
+            chunk = np.concatenate([chunk, np.zeros(SAMPLES - len(chunk), dtype=np.int16)])
+        frame = AudioFrame(format="s16", layout="mono", samples=SAMPLES)
+        frame.planes[0].update(chunk.tobytes())
+        frame.sample_rate = RATE
+        frame.pts = self._pts
+        frame.time_base = fractions.Fraction(1, RATE)
+        self._pts += SAMPLES
+        return frame
+
+
+@dataclass
+class ReceivedAudio:
+    at: float  # time.monotonic() when it arrived
+    rms: float  # 0..1
+
+
+@dataclass
+class Caller:
+    base_url: str
+    audio: list[ReceivedAudio] = field(default_factory=list)
+    video_frames: int = 0
+    last_video: np.ndarray | None = None
+    video_size: tuple[int, int] | None = None
+    pc_id: str | None = None
+    answer: dict[str, Any] | None = None
+    messages: list[dict[str, Any]] = field(default_factory=list)  # RTVI messages from the bot
+
+    def __post_init__(self) -> None:
+        self._pc = RTCPeerConnection()
+        self._mic = _MicrophoneTrack()
+        self._readers: list[asyncio.Task[None]] = []
+        self.on_audio: Callable[[ReceivedAudio], None] | None = None
+
+    # -- call setup --------------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        self._pc.addTrack(self._mic)
+        self._pc.addTransceiver("video", direction="recvonly")
+        # Like pipecat's JS client: a data channel carries RTVI messages both ways.
+        channel = self._pc.createDataChannel("chat", ordered=True)
+
+        @channel.on("message")
+        def on_message(message: str | bytes) -> None:
+            try:
+                self.messages.append(json.loads(message))
+            except ValueError:
+                pass
+
+        @self._pc.on("track")
+        def on_track(track: MediaStreamTrack) -> None:
+            reader = self._read_audio(track) if track.kind == "audio" else self._read_video(track)
+            self._readers.append(asyncio.ensure_future(reader))
+
+        offer = await self._pc.createOffer()
+        await self._pc.setLocalDescription(offer)
+        local = self._pc.localDescription
+        async with aiohttp.ClientSession() as http, http.post(
+            f"{self.base_url}/api/offer", json={"sdp": local.sdp, "type": local.type}
+        ) as resp:
+            if resp.status != 200:
+                raise RuntimeError(f"offer refused: HTTP {resp.status}: {await resp.text()}")
+            self.answer = await resp.json()
+        assert self.answer is not None
+        self.pc_id = self.answer["pc_id"]
+        await self._pc.setRemoteDescription(
+            RTCSessionDescription(sdp=self.answer["sdp"], type=self.answer["type"])
+        )
+
+    async def close(self) -> None:
+        self._mic.stop()
+        await self._pc.close()
+        for reader in self._readers:
+            reader.cancel()
+        await asyncio.gather(*self._readers, return_exceptions=True)
+
+    async def __aenter__(self) -> Caller:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- speaking ----------------------------------------------------------------------------
+
+    async def say(self, pcm48k: np.ndarray) -> float:
+        """Speak mono 48 kHz int16 PCM; return the monotonic time its last sample left."""
+        self._mic.say(pcm48k)
+        while self._mic.speaking or self._mic.speech_ended_at is None:
+            await asyncio.sleep(0.01)
+        ended = self._mic.speech_ended_at
+        await asyncio.sleep(max(0.0, ended - time.monotonic()))
+        return ended
+
+    # -- listening ---------------------------------------------------------------------------
+
+    def voiced_since(self, t: float, threshold: float = 0.01) -> list[ReceivedAudio]:
+        return [a for a in self.audio if a.at >= t and a.rms >= threshold]
+
+    async def wait_for_voice(self, since: float, timeout: float, threshold: float = 0.01) -> float:
+        """Monotonic time of the first voiced bot audio after `since`."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            voiced = self.voiced_since(since, threshold)
+            if voiced:
+                return voiced[0].at
+            await asyncio.sleep(0.01)
+        raise TimeoutError(f"no bot speech within {timeout:.0f}s")
+
+    async def wait_for_silence(self, quiet_s: float, timeout: float,
+                               threshold: float = 0.01) -> None:
+        """Wait until the bot has been quiet for `quiet_s` seconds."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            now = time.monotonic()
+            if self.audio and not self.voiced_since(now - quiet_s, threshold) and (
+                self.audio[-1].at > now - 0.5
+            ):
+                return
+            await asyncio.sleep(0.05)
+        raise TimeoutError(f"bot did not fall silent within {timeout:.0f}s")
+
+    async def _read_audio(self, track: MediaStreamTrack) -> None:
+        while True:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                return
+            samples = frame.to_ndarray().astype(np.float32) / 32768.0  # type: ignore[attr-defined]
+            item = ReceivedAudio(time.monotonic(), float(np.sqrt(np.mean(samples**2))))
+            self.audio.append(item)
+            if self.on_audio:
+                self.on_audio(item)
+
+    async def _read_video(self, track: MediaStreamTrack) -> None:
+        while True:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                return
+            self.video_frames += 1
+            self.video_size = (frame.width, frame.height)  # type: ignore[attr-defined]
+            if self.video_frames % 10 == 1:
+                self.last_video = frame.to_ndarray(format="rgb24")  # type: ignore[attr-defined]

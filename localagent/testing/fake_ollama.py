@@ -1,0 +1,286 @@
+"""An Ollama-compatible HTTP server with scripted replies, tool calls included.
+
+It speaks the parts of Ollama's API localagent uses: the OpenAI-compatible
+`/v1/chat/completions` (streamed as server-sent events), `/api/tags`, `/api/version` and
+`/api/show`. Every chat request is recorded so tests can assert what reached the LLM.
+
+Run it by hand: `python -m localagent.testing.fake_ollama --port 11434`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+__all__ = ["FakeOllama", "Reply", "ThreadedFakeOllama", "ToolCall"]
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    name: str
+    arguments: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One scripted assistant turn: text, tool calls, or both."""
+
+    text: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()
+
+
+def _last_user_text(messages: list[dict[str, Any]]) -> str:
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            content = message.get("content")
+            if isinstance(content, list):
+                return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+            return str(content or "")
+    return ""
+
+
+class FakeOllama:
+    """A real aiohttp server on loopback; use as `async with FakeOllama() as ollama`."""
+
+    def __init__(
+        self,
+        *,
+        models: tuple[str, ...] = ("llama3.2:3b",),
+        replies: list[Reply] | None = None,
+        ttft_s: float = 0.0,
+        tokens_per_s: float = 0.0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self.models = models
+        self.replies: deque[Reply] = deque(replies or [])
+        self.ttft_s = ttft_s
+        self.tokens_per_s = tokens_per_s
+        self.requests: list[dict[str, Any]] = []
+        self.request_event = asyncio.Event()
+        self._host, self._port = host, port
+        self._runner: web.AppRunner | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return f"http://{self._host}:{self._port}"
+
+    async def start(self) -> FakeOllama:
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_get("/api/tags", self._tags)
+        app.router.add_get("/api/version", self._version)
+        app.router.add_post("/api/show", self._show)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self._host, self._port)
+        await site.start()
+        server = site._server
+        assert server is not None and server.sockets  # type: ignore[attr-defined]
+        self._port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        return self
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> FakeOllama:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- scripted behaviour ------------------------------------------------------------------
+
+    def user_texts(self) -> list[str]:
+        """The last user message of every chat request received, in order."""
+        return [_last_user_text(r.get("messages", [])) for r in self.requests]
+
+    def _next_reply(self, request: dict[str, Any]) -> Reply:
+        if self.replies:
+            return self.replies.popleft()
+        heard = _last_user_text(request.get("messages", [])).strip()
+        if heard:
+            return Reply(text=f"You said: {heard}. What else can I do for you?")
+        return Reply(text="Hello! I am the local test assistant. How can I help you today?")
+
+    # -- handlers ----------------------------------------------------------------------------
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        try:
+            body = await request.json()
+        except json.JSONDecodeError:
+            return web.json_response({"error": "invalid JSON body"}, status=400)
+        model = body.get("model")
+        if model not in self.models:
+            return web.json_response(
+                {"error": {"message": f'model "{model}" not found, try pulling it first'}},
+                status=404,
+            )
+        self.requests.append(body)
+        self.request_event.set()
+        reply = self._next_reply(body)
+        if not body.get("stream"):
+            return web.json_response(self._completion(model, reply))
+
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        created = int(time.time())
+
+        async def send(delta: dict[str, Any], finish: str | None = None) -> None:
+            chunk = {
+                "id": "chatcmpl-fake",
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            }
+            await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
+
+        if self.ttft_s:
+            await asyncio.sleep(self.ttft_s)
+        await send({"role": "assistant", "content": ""})
+        for token in _tokens(reply.text):
+            await send({"content": token})
+            if self.tokens_per_s:
+                await asyncio.sleep(1.0 / self.tokens_per_s)
+        for index, call in enumerate(reply.tool_calls):
+            await send(
+                {
+                    "tool_calls": [
+                        {
+                            "index": index,
+                            "id": f"call_{len(self.requests)}_{index}",
+                            "type": "function",
+                            "function": {"name": call.name, "arguments": json.dumps(call.arguments)},
+                        }
+                    ]
+                }
+            )
+        await send({}, "tool_calls" if reply.tool_calls else "stop")
+        await response.write(b"data: [DONE]\n\n")
+        await response.write_eof()
+        return response
+
+    def _completion(self, model: str, reply: Reply) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": "assistant", "content": reply.text}
+        if reply.tool_calls:
+            message["tool_calls"] = [
+                {
+                    "id": f"call_{i}",
+                    "type": "function",
+                    "function": {"name": c.name, "arguments": json.dumps(c.arguments)},
+                }
+                for i, c in enumerate(reply.tool_calls)
+            ]
+        return {
+            "id": "chatcmpl-fake",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": message,
+                    "finish_reason": "tool_calls" if reply.tool_calls else "stop",
+                }
+            ],
+        }
+
+    async def _tags(self, request: web.Request) -> web.Response:
+        return web.json_response(
+            {"models": [{"name": m, "model": m, "size": 0, "details": {}} for m in self.models]}
+        )
+
+    async def _version(self, request: web.Request) -> web.Response:
+        return web.json_response({"version": "0.0.0-localagent-fake"})
+
+    async def _show(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        name = body.get("model") or body.get("name")
+        if name not in self.models:
+            return web.json_response({"error": f"model '{name}' not found"}, status=404)
+        return web.json_response({"details": {"family": "fake"}, "capabilities": ["completion",
+                                                                                   "tools"]})
+
+
+def _tokens(text: str) -> list[str]:
+    """Split like a tokenizer would, roughly: words with their leading space."""
+    words = text.split(" ")
+    return [w if i == 0 else " " + w for i, w in enumerate(words) if w or i == 0]
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    server = FakeOllama(
+        models=tuple(args.model), ttft_s=args.ttft, tokens_per_s=args.tokens_per_s,
+        host=args.host, port=args.port,
+    )
+    await server.start()
+    print(f"fake Ollama listening on {server.url} (models: {', '.join(server.models)})",
+          flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await server.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=11434)
+    parser.add_argument("--model", action="append", default=None)
+    parser.add_argument("--ttft", type=float, default=0.0, help="seconds to first token")
+    parser.add_argument("--tokens-per-s", type=float, default=0.0, help="0 = as fast as possible")
+    args = parser.parse_args()
+    args.model = args.model or ["llama3.2:3b"]
+    try:
+        asyncio.run(_serve(args))
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()
+
+
+class ThreadedFakeOllama:
+    """A FakeOllama on its own event loop in a thread, so it serves whatever loop a test runs.
+
+    Use as a context manager; `server` is the FakeOllama (script it with `server.replies`).
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        import threading
+
+        self._kwargs = kwargs
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,
+                                        name="fake-ollama")
+        self.server: FakeOllama
+
+    def __enter__(self) -> ThreadedFakeOllama:
+        self._thread.start()
+        self.server = asyncio.run_coroutine_threadsafe(
+            FakeOllama(**self._kwargs).start(), self._loop
+        ).result(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self.server.stop(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+    @property
+    def url(self) -> str:
+        return self.server.url

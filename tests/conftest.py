@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from localagent.testing.app_process import AppProcess, run_app
+from localagent.testing.fake_ollama import ThreadedFakeOllama
+from localagent.testing.speech import synthesize
+
+
+@pytest.fixture(scope="session")
+def fake_ollama() -> Iterator[ThreadedFakeOllama]:
+    with ThreadedFakeOllama() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def app(fake_ollama: ThreadedFakeOllama) -> Iterator[AppProcess]:
+    """One localagent server for the session, talking to the fake Ollama."""
+    with run_app("--ollama-host", fake_ollama.url, "--avatar", "local") as proc:
+        assert proc.url, f"localagent failed to start:\n{proc.output}"
+        yield proc
+
+
+@pytest.fixture(scope="session")
+def printer_utterance() -> np.ndarray:
+    return synthesize("Hello. My printer will not print anything.")

@@ -1,0 +1,48 @@
+"""A real call over WebRTC on loopback: an aiortc caller speaks, the avatar answers."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import numpy as np
+
+from localagent.testing.app_process import AppProcess
+from localagent.testing.caller import Caller
+from localagent.testing.fake_ollama import Reply, ThreadedFakeOllama, ToolCall
+
+
+async def test_spoken_turn_reaches_llm_and_avatar_answers(
+    app: AppProcess, fake_ollama: ThreadedFakeOllama, printer_utterance: np.ndarray
+) -> None:
+    server = fake_ollama.server
+    server.requests.clear()
+    server.replies.extend([
+        Reply(text="Hi, I'm Ada from the help desk. What can I do for you?"),
+        Reply(tool_calls=(ToolCall("record_issue", {"summary": "printer will not print"}),)),
+        Reply(text="Try turning the printer off and on again. Did that help?"),
+    ])
+    async with Caller(app.url) as caller:
+        # The flow greets first; wait for the greeting to finish before speaking.
+        greeting_at = await caller.wait_for_voice(since=0.0, timeout=60)
+        await caller.wait_for_silence(quiet_s=1.0, timeout=30)
+        speech_end = await caller.say(printer_utterance)
+        first_reply_audio = await caller.wait_for_voice(since=speech_end + 0.05, timeout=60)
+        await caller.wait_for_silence(quiet_s=1.0, timeout=30)
+        frames_before = caller.video_frames
+        await asyncio.sleep(1.0)
+        frames_in_a_second = caller.video_frames - frames_before
+
+    heard = [t.lower() for t in server.user_texts() if t]
+    assert any("printer" in t for t in heard), f"transcript never reached the LLM: {heard}"
+    # greeting, the tool call, and the reply after the transition to 'help'
+    assert len(server.requests) >= 3
+    help_prompt = str(server.requests[-1]["messages"])
+    assert "printer will not print" in help_prompt, "flow state did not reach the next node"
+    assert greeting_at < speech_end < first_reply_audio
+    assert caller.video_size == (1280, 720)
+    assert frames_in_a_second >= 15, f"avatar video stalled: {frames_in_a_second} fps"
+    assert caller.last_video is not None and caller.last_video.std() > 10, "blank video"
+    latency = first_reply_audio - speech_end
+    print(f"\nend of caller speech -> first bot audio: {latency:.2f}s")
+    assert time.monotonic() > first_reply_audio

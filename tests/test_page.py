@@ -1,0 +1,93 @@
+"""The page in headless Debian Chromium: connect with a fake microphone and watch the avatar."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from localagent.testing.app_process import AppProcess
+from localagent.testing.fake_ollama import ThreadedFakeOllama
+from localagent.testing.speech import write_wav
+
+CHROMIUM = "/usr/bin/chromium"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not shutil.which(CHROMIUM), reason="Debian chromium is not installed"),
+]
+
+
+async def test_page_connects_and_plays_avatar(
+    app: AppProcess,
+    fake_ollama: ThreadedFakeOllama,
+    printer_utterance: np.ndarray,
+    tmp_path: Path,
+) -> None:
+    from playwright.async_api import async_playwright
+
+    # Chromium loops the file as its microphone: speech, then two seconds of silence.
+    padded = np.concatenate([printer_utterance, np.zeros(96000, dtype=np.int16)])
+    wav = write_wav(tmp_path / "mic.wav", padded)
+    fake_ollama.server.requests.clear()
+    console_errors: list[str] = []
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--use-fake-ui-for-media-stream",
+                "--use-fake-device-for-media-stream",
+                f"--use-file-for-fake-audio-capture={wav}",
+                "--autoplay-policy=no-user-gesture-required",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        try:
+            page = await browser.new_page(viewport={"width": 1280, "height": 800})
+            page.on("console", lambda m: m.type == "error" and console_errors.append(m.text))
+            page.on("pageerror", lambda e: console_errors.append(str(e)))
+            await page.goto(app.url + "/")
+            assert await page.title() == "localagent"
+            await page.click("#connect")
+            await page.wait_for_function(
+                "document.querySelector('#state').dataset.kind === 'ready'", timeout=60_000
+            )
+            # The avatar video is really playing: it has frames and its clock advances.
+            await page.wait_for_function(
+                "(() => { const v = document.querySelector('#avatar');"
+                " return v.videoWidth > 0 && v.currentTime > 1.0 && !v.paused; })()",
+                timeout=60_000,
+            )
+            size = await page.evaluate(
+                "[document.querySelector('#avatar').videoWidth,"
+                " document.querySelector('#avatar').videoHeight]"
+            )
+            assert size == [1280, 720]
+            # The fake microphone's words come back as a transcript at the LLM.
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not any(
+                "printer" in t.lower() for t in fake_ollama.server.user_texts()
+            ):
+                await page.wait_for_timeout(250)
+            assert any("printer" in t.lower() for t in fake_ollama.server.user_texts()), (
+                fake_ollama.server.user_texts()
+            )
+            await page.screenshot(path=str(tmp_path / "call.png"))
+            await page.click("#connect")  # hang up
+            await page.wait_for_function(
+                "document.querySelector('#state').dataset.kind === 'disconnected'",
+                timeout=20_000,
+            )
+        finally:
+            await browser.close()
+    assert not console_errors, console_errors
