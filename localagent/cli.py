@@ -55,8 +55,10 @@ def _settings_from(args: argparse.Namespace) -> Settings:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()
         )
-        raise ConfigError(f"Invalid settings: {problems}", "check the flags, .env and "
-                          "environment variables named above") from None
+        raise ConfigError(
+            f"Invalid settings: {problems}",
+            "check the flags, .env and environment variables named above",
+        ) from None
     if settings.avatar == "tavus" and not settings.wants_tavus():
         raise ConfigError(
             "--avatar tavus needs TAVUS_API_KEY and TAVUS_REPLICA_ID.",
@@ -78,14 +80,14 @@ def _check_port_free(host: str, port: int) -> None:
                     f"Port {port} on {host} is already in use (another localagent?).",
                     "stop the other program or pick another port with --port",
                 ) from None
-            raise ConfigError(f"Cannot bind {host}:{port}: {e.strerror}.",
-                              "check --host") from None
+            raise ConfigError(f"Cannot bind {host}:{port}: {e.strerror}.", "check --host") from None
 
 
 def _configure_logging(level: str) -> None:
     logger.remove()
-    logger.add(sys.stderr, level=level.upper(),
-               format="{time:HH:mm:ss.SSS} | {level: <7} | {message}")
+    logger.add(
+        sys.stderr, level=level.upper(), format="{time:HH:mm:ss.SSS} | {level: <7} | {message}"
+    )
 
 
 async def _serve(settings: Settings) -> None:
@@ -108,12 +110,13 @@ async def _serve(settings: Settings) -> None:
         logger.warning(f"{ollama.problem} fix: {ollama.fix}")
     state = AppState(settings=settings, engines=engines, flow=flow, ollama=ollama)
     app = create_app(state)
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning",
-                            lifespan="on")
+    config = uvicorn.Config(
+        app, host=settings.host, port=settings.port, log_level="warning", lifespan="on"
+    )
     server = uvicorn.Server(config)
 
     async def announce() -> None:
-        while not server.started:
+        while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
             await asyncio.sleep(0.05)
         port = server.servers[0].sockets[0].getsockname()[1] if server.servers else settings.port
         host = settings.host if ":" not in settings.host else f"[{settings.host}]"

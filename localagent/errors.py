@@ -1,9 +1,9 @@
 """Errors localagent reports to people, each carrying the fix.
 
-    LocalAgentError            anything we can explain in one message plus a fix
-    ├── ConfigError            a setting that cannot work as given
-    ├── ModelNotFoundError     a whisper model or Piper voice that is not on disk
-    └── FlowLoadError          a flow file or its handler module that cannot be loaded
+LocalAgentError            anything we can explain in one message plus a fix
+├── ConfigError            a setting that cannot work as given
+├── ModelNotFoundError     a whisper model or Piper voice that is not on disk
+└── FlowLoadError          a flow file or its handler module that cannot be loaded
 """
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ they reach aiortc, so bad input is a 4xx with a reason, never a 500.
 from __future__ import annotations
 
 import asyncio
-from contextlib import asynccontextmanager
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -134,7 +134,10 @@ def create_app(state: AppState) -> FastAPI:
                 f"(LOCALAGENT_MAX_SESSIONS={state.settings.max_sessions}). Hang up one first.",
             )
         request = SmallWebRTCRequest(
-            sdp=body.sdp, type=body.type, pc_id=body.pc_id, restart_pc=body.restart_pc,
+            sdp=body.sdp,
+            type=body.type,
+            pc_id=body.pc_id,
+            restart_pc=body.restart_pc,
             request_data=body.request_data,
         )
         try:

@@ -17,8 +17,13 @@ from pipecat.transcriptions.language import Language
 from localagent.engines import Engines
 from localagent.settings import Settings
 
-__all__ = ["SharedPiperTTSService", "SharedWhisperSTTService", "create_llm", "create_stt",
-           "create_tts"]
+__all__ = [
+    "SharedPiperTTSService",
+    "SharedWhisperSTTService",
+    "create_llm",
+    "create_stt",
+    "create_tts",
+]
 
 
 class SharedWhisperSTTService(WhisperSTTService):

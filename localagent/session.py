@@ -111,7 +111,7 @@ async def run_session(
             idle_timeout_secs=None,
         )
         flow_manager = FlowManager(
-            llm=llm,
+            llm=llm,  # type: ignore[arg-type]  # pipecat's generic LLMService bound
             context_aggregator=aggregators,
             worker=worker,
             transport=transport,

@@ -17,11 +17,13 @@ async def test_spoken_turn_reaches_llm_and_avatar_answers(
 ) -> None:
     server = fake_ollama.server
     server.requests.clear()
-    server.replies.extend([
-        Reply(text="Hi, I'm Ada from the help desk. What can I do for you?"),
-        Reply(tool_calls=(ToolCall("record_issue", {"summary": "printer will not print"}),)),
-        Reply(text="Try turning the printer off and on again. Did that help?"),
-    ])
+    server.replies.extend(
+        [
+            Reply(text="Hi, I'm Ada from the help desk. What can I do for you?"),
+            Reply(tool_calls=(ToolCall("record_issue", {"summary": "printer will not print"}),)),
+            Reply(text="Try turning the printer off and on again. Did that help?"),
+        ]
+    )
     async with Caller(app.url) as caller:
         # The flow greets first; wait for the greeting to finish before speaking.
         greeting_at = await caller.wait_for_voice(since=0.0, timeout=60)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from pathlib import Path
@@ -15,9 +16,13 @@ from localagent.testing.speech import write_wav
 
 CHROMIUM = "/usr/bin/chromium"
 
+# CI sets LOCALAGENT_REQUIRE_BROWSER=1 so a missing browser fails instead of skipping.
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not shutil.which(CHROMIUM), reason="Debian chromium is not installed"),
+    pytest.mark.skipif(
+        not shutil.which(CHROMIUM) and not os.environ.get("LOCALAGENT_REQUIRE_BROWSER"),
+        reason="Debian chromium is not installed (sudo apt-get install chromium)",
+    ),
 ]
 
 

@@ -34,13 +34,18 @@ class Face:
 
         # Patch boxes (x0, y0, x1, y1) in canvas coordinates.
         ew, eh = int(70 * s), int(40 * s)
-        self._eyes_box = (cx - int(130 * s), cy - int(70 * s), cx + int(130 * s), cy - int(70 * s)
-                          + 2 * eh)
+        self._eyes_box = (
+            cx - int(130 * s),
+            cy - int(70 * s),
+            cx + int(130 * s),
+            cy - int(70 * s) + 2 * eh,
+        )
         mw, mh = int(95 * s), int(60 * s)
         self._mouth_box = (cx - mw, cy + int(95 * s) - mh // 3, cx + mw, cy + int(95 * s) + mh)
         self._eye_patches = [self._draw_eyes(base, blink) for blink in (0.0, 0.5, 1.0)]
-        self._mouth_patches = [self._draw_mouth(base, i / (MOUTH_LEVELS - 1))
-                               for i in range(MOUTH_LEVELS)]
+        self._mouth_patches = [
+            self._draw_mouth(base, i / (MOUTH_LEVELS - 1)) for i in range(MOUTH_LEVELS)
+        ]
         del ew
 
     # -- drawing (start-up only) -------------------------------------------------------------
@@ -53,29 +58,53 @@ class Face:
         img = Image.fromarray(bg, "RGB")
         d = ImageDraw.Draw(img)
         # shoulders and neck
-        d.ellipse((cx - int(330 * s), cy + int(230 * s), cx + int(330 * s), cy + int(700 * s)),
-                  fill=_SHIRT)
-        d.rectangle((cx - int(60 * s), cy + int(150 * s), cx + int(60 * s), cy + int(290 * s)),
-                    fill=tuple(int(c * 0.9) for c in _SKIN))
+        d.ellipse(
+            (cx - int(330 * s), cy + int(230 * s), cx + int(330 * s), cy + int(700 * s)),
+            fill=_SHIRT,
+        )
+        d.rectangle(
+            (cx - int(60 * s), cy + int(150 * s), cx + int(60 * s), cy + int(290 * s)),
+            fill=tuple(int(c * 0.9) for c in _SKIN),
+        )
         # hair behind, head, ears
-        d.ellipse((cx - int(185 * s), cy - int(250 * s), cx + int(185 * s), cy + int(120 * s)),
-                  fill=_HAIR)
+        d.ellipse(
+            (cx - int(185 * s), cy - int(250 * s), cx + int(185 * s), cy + int(120 * s)), fill=_HAIR
+        )
         for side in (-1, 1):
             ex = cx + side * int(165 * s)
-            d.ellipse((ex - int(25 * s), cy - int(20 * s), ex + int(25 * s), cy + int(55 * s)),
-                      fill=_SKIN)
-        d.ellipse((cx - int(160 * s), cy - int(200 * s), cx + int(160 * s), cy + int(210 * s)),
-                  fill=_SKIN)
+            d.ellipse(
+                (ex - int(25 * s), cy - int(20 * s), ex + int(25 * s), cy + int(55 * s)), fill=_SKIN
+            )
+        d.ellipse(
+            (cx - int(160 * s), cy - int(200 * s), cx + int(160 * s), cy + int(210 * s)), fill=_SKIN
+        )
         # fringe
-        d.chord((cx - int(170 * s), cy - int(250 * s), cx + int(170 * s), cy - int(40 * s)),
-                180, 360, fill=_HAIR)
+        d.chord(
+            (cx - int(170 * s), cy - int(250 * s), cx + int(170 * s), cy - int(40 * s)),
+            180,
+            360,
+            fill=_HAIR,
+        )
         # brows and nose
         for side in (-1, 1):
             bx = cx + side * int(65 * s)
-            d.line((bx - int(35 * s), cy - int(85 * s), bx + int(35 * s), cy - int(90 * s)),
-                   fill=_HAIR, width=max(2, int(9 * s)))
-        d.line((cx, cy - int(20 * s), cx - int(12 * s), cy + int(45 * s), cx + int(8 * s),
-                cy + int(50 * s)), fill=(190, 130, 105), width=max(2, int(5 * s)))
+            d.line(
+                (bx - int(35 * s), cy - int(85 * s), bx + int(35 * s), cy - int(90 * s)),
+                fill=_HAIR,
+                width=max(2, int(9 * s)),
+            )
+        d.line(
+            (
+                cx,
+                cy - int(20 * s),
+                cx - int(12 * s),
+                cy + int(45 * s),
+                cx + int(8 * s),
+                cy + int(50 * s),
+            ),
+            fill=(190, 130, 105),
+            width=max(2, int(5 * s)),
+        )
         return img.filter(ImageFilter.GaussianBlur(radius=max(0.5, 1.2 * s)))
 
     def _draw_eyes(self, base: Image.Image, blink: float) -> np.ndarray:
@@ -93,8 +122,13 @@ class Face:
                 d.ellipse((ex - ir, ey - ir, ex + ir, ey + ir), fill=(70, 90, 60))
                 pr = max(1, ir // 2)
                 d.ellipse((ex - pr, ey - pr, ex + pr, ey + pr), fill=(15, 15, 15))
-            d.arc((ex - rw, ey - int(18 * s), ex + rw, ey + int(18 * s)), 180, 360,
-                  fill=(90, 60, 50), width=max(1, int(4 * s)))
+            d.arc(
+                (ex - rw, ey - int(18 * s), ex + rw, ey + int(18 * s)),
+                180,
+                360,
+                fill=(90, 60, 50),
+                width=max(1, int(4 * s)),
+            )
             if blink > 0:
                 d.line((ex - rw, ey, ex + rw, ey), fill=(120, 80, 70), width=max(1, int(4 * s)))
         return np.asarray(patch, dtype=np.uint8).copy()
@@ -111,10 +145,22 @@ class Face:
         lip = max(2, int(9 * s))
         if gap > 1:
             d.ellipse((mx - half_w, my - gap // 3, mx + half_w, my + gap), fill=_MOUTH)
-            d.rectangle((mx - half_w // 2, my - gap // 3, mx + half_w // 2, my - gap // 3
-                         + max(1, gap // 6)), fill=(235, 235, 230))
-            d.arc((mx - half_w, my - gap // 3 - lip // 2, mx + half_w, my + gap + lip // 2), 0,
-                  360, fill=_LIP, width=lip)
+            d.rectangle(
+                (
+                    mx - half_w // 2,
+                    my - gap // 3,
+                    mx + half_w // 2,
+                    my - gap // 3 + max(1, gap // 6),
+                ),
+                fill=(235, 235, 230),
+            )
+            d.arc(
+                (mx - half_w, my - gap // 3 - lip // 2, mx + half_w, my + gap + lip // 2),
+                0,
+                360,
+                fill=_LIP,
+                width=lip,
+            )
         else:
             d.line((mx - half_w, my, mx + half_w, my), fill=_LIP, width=lip)
         return np.asarray(patch, dtype=np.uint8).copy()
@@ -132,4 +178,4 @@ class Face:
         canvas[y0:y1, x0:x1] = self._eye_patches[eye]
         m = self.margin
         ox, oy = m + max(-m, min(m, dx)), m + max(-m, min(m, dy))
-        return canvas[oy:oy + self.height, ox:ox + self.width].tobytes()
+        return canvas[oy : oy + self.height, ox : ox + self.width].tobytes()

@@ -50,8 +50,9 @@ def loudness_to_mouth(chunk: bytes) -> float:
 
 
 class LocalAvatar(FrameProcessor):
-    def __init__(self, *, width: int = 1280, height: int = 720, fps: int = 25,
-                 **kwargs: object) -> None:
+    def __init__(
+        self, *, width: int = 1280, height: int = 720, fps: int = 25, **kwargs: object
+    ) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._face = Face(width, height)
         self._size = (width, height)
@@ -93,7 +94,8 @@ class LocalAvatar(FrameProcessor):
         else:
             self._queue.append(frame)
 
-    async def setup(self, setup: FrameProcessorSetup) -> None:
+    # pipecat's BaseObject types setup() more loosely than FrameProcessor passes it.
+    async def setup(self, setup: FrameProcessorSetup) -> None:  # type: ignore[override]
         await super().setup(setup)
         self._sample_rate = setup.audio_out_sample_rate
 

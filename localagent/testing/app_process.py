@@ -41,13 +41,15 @@ def _pump(app: AppProcess, ready: threading.Event) -> None:
 
 
 @contextmanager
-def run_app(*args: str, env: dict[str, str] | None = None,
-            timeout: float = 120.0) -> Iterator[AppProcess]:
+def run_app(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120.0
+) -> Iterator[AppProcess]:
     """Run the app with `args`; yields once it prints its URL (or exits)."""
     cmd = [sys.executable, "-m", "localagent", "--no-tui", "--port", "0", *args]
     full_env = {**os.environ, **(env or {})}
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            env=full_env)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=full_env
+    )
     app = AppProcess(proc)
     ready = threading.Event()
     pump = threading.Thread(target=_pump, args=(app, ready), daemon=True)

@@ -7,6 +7,7 @@ a microphone track paced in real time, and receives the bot's audio and video tr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fractions
 import json
 import time
@@ -18,7 +19,7 @@ import aiohttp
 import numpy as np
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
-from av import AudioFrame
+from av import AudioFrame, VideoFrame
 
 __all__ = ["Caller", "ReceivedAudio"]
 
@@ -92,7 +93,7 @@ class Caller:
     messages: list[dict[str, Any]] = field(default_factory=list)  # RTVI messages from the bot
 
     def __post_init__(self) -> None:
-        self._pc = RTCPeerConnection()
+        self._pc: RTCPeerConnection | None = None
         self._mic = _MicrophoneTrack()
         self._readers: list[asyncio.Task[None]] = []
         self.on_audio: Callable[[ReceivedAudio], None] | None = None
@@ -100,6 +101,7 @@ class Caller:
     # -- call setup --------------------------------------------------------------------------
 
     async def connect(self) -> None:
+        self._pc = RTCPeerConnection()
         self._pc.addTrack(self._mic)
         self._pc.addTransceiver("video", direction="recvonly")
         # Like pipecat's JS client: a data channel carries RTVI messages both ways.
@@ -107,10 +109,8 @@ class Caller:
 
         @channel.on("message")
         def on_message(message: str | bytes) -> None:
-            try:
+            with contextlib.suppress(ValueError):
                 self.messages.append(json.loads(message))
-            except ValueError:
-                pass
 
         @self._pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
@@ -120,9 +120,12 @@ class Caller:
         offer = await self._pc.createOffer()
         await self._pc.setLocalDescription(offer)
         local = self._pc.localDescription
-        async with aiohttp.ClientSession() as http, http.post(
-            f"{self.base_url}/api/offer", json={"sdp": local.sdp, "type": local.type}
-        ) as resp:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(
+                f"{self.base_url}/api/offer", json={"sdp": local.sdp, "type": local.type}
+            ) as resp,
+        ):
             if resp.status != 200:
                 raise RuntimeError(f"offer refused: HTTP {resp.status}: {await resp.text()}")
             self.answer = await resp.json()
@@ -134,7 +137,8 @@ class Caller:
 
     async def close(self) -> None:
         self._mic.stop()
-        await self._pc.close()
+        if self._pc is not None:
+            await self._pc.close()
         for reader in self._readers:
             reader.cancel()
         await asyncio.gather(*self._readers, return_exceptions=True)
@@ -172,14 +176,17 @@ class Caller:
             await asyncio.sleep(0.01)
         raise TimeoutError(f"no bot speech within {timeout:.0f}s")
 
-    async def wait_for_silence(self, quiet_s: float, timeout: float,
-                               threshold: float = 0.01) -> None:
+    async def wait_for_silence(
+        self, quiet_s: float, timeout: float, threshold: float = 0.01
+    ) -> None:
         """Wait until the bot has been quiet for `quiet_s` seconds."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             now = time.monotonic()
-            if self.audio and not self.voiced_since(now - quiet_s, threshold) and (
-                self.audio[-1].at > now - 0.5
+            if (
+                self.audio
+                and not self.voiced_since(now - quiet_s, threshold)
+                and (self.audio[-1].at > now - 0.5)
             ):
                 return
             await asyncio.sleep(0.05)
@@ -191,7 +198,8 @@ class Caller:
                 frame = await track.recv()
             except MediaStreamError:
                 return
-            samples = frame.to_ndarray().astype(np.float32) / 32768.0  # type: ignore[attr-defined]
+            assert isinstance(frame, AudioFrame)
+            samples = frame.to_ndarray().astype(np.float32) / 32768.0
             item = ReceivedAudio(time.monotonic(), float(np.sqrt(np.mean(samples**2))))
             self.audio.append(item)
             if self.on_audio:
@@ -204,6 +212,7 @@ class Caller:
             except MediaStreamError:
                 return
             self.video_frames += 1
-            self.video_size = (frame.width, frame.height)  # type: ignore[attr-defined]
+            assert isinstance(frame, VideoFrame)
+            self.video_size = (frame.width, frame.height)
             if self.video_frames % 10 == 1:
-                self.last_video = frame.to_ndarray(format="rgb24")  # type: ignore[attr-defined]
+                self.last_video = frame.to_ndarray(format="rgb24")

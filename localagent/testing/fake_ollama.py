@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import time
 from collections import deque
@@ -162,7 +163,10 @@ class FakeOllama:
                             "index": index,
                             "id": f"call_{len(self.requests)}_{index}",
                             "type": "function",
-                            "function": {"name": call.name, "arguments": json.dumps(call.arguments)},
+                            "function": {
+                                "name": call.name,
+                                "arguments": json.dumps(call.arguments),
+                            },
                         }
                     ]
                 }
@@ -210,8 +214,9 @@ class FakeOllama:
         name = body.get("model") or body.get("name")
         if name not in self.models:
             return web.json_response({"error": f"model '{name}' not found"}, status=404)
-        return web.json_response({"details": {"family": "fake"}, "capabilities": ["completion",
-                                                                                   "tools"]})
+        return web.json_response(
+            {"details": {"family": "fake"}, "capabilities": ["completion", "tools"]}
+        )
 
 
 def _tokens(text: str) -> list[str]:
@@ -222,12 +227,14 @@ def _tokens(text: str) -> list[str]:
 
 async def _serve(args: argparse.Namespace) -> None:
     server = FakeOllama(
-        models=tuple(args.model), ttft_s=args.ttft, tokens_per_s=args.tokens_per_s,
-        host=args.host, port=args.port,
+        models=tuple(args.model),
+        ttft_s=args.ttft,
+        tokens_per_s=args.tokens_per_s,
+        host=args.host,
+        port=args.port,
     )
     await server.start()
-    print(f"fake Ollama listening on {server.url} (models: {', '.join(server.models)})",
-          flush=True)
+    print(f"fake Ollama listening on {server.url} (models: {', '.join(server.models)})", flush=True)
     try:
         await asyncio.Event().wait()
     finally:
@@ -243,10 +250,8 @@ def main() -> None:
     parser.add_argument("--tokens-per-s", type=float, default=0.0, help="0 = as fast as possible")
     args = parser.parse_args()
     args.model = args.model or ["llama3.2:3b"]
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(args))
-    except KeyboardInterrupt:
-        pass
 
 
 if __name__ == "__main__":
@@ -264,8 +269,9 @@ class ThreadedFakeOllama:
 
         self._kwargs = kwargs
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,
-                                        name="fake-ollama")
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, daemon=True, name="fake-ollama"
+        )
         self.server: FakeOllama
 
     def __enter__(self) -> ThreadedFakeOllama:

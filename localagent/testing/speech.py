@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import soxr
+from piper import PiperVoice
 
 from localagent.models import resolve_piper_voice
 from localagent.settings import Settings
@@ -16,8 +17,7 @@ __all__ = ["synthesize", "write_wav"]
 
 
 @functools.cache
-def _voice():  # type: ignore[no-untyped-def]
-    from piper import PiperVoice
+def _voice() -> PiperVoice:
 
     ref = resolve_piper_voice("en_US-joe-medium", Settings().models_dir)
     return PiperVoice.load(str(ref.path))

@@ -1,0 +1,107 @@
+"""The local avatar's frame contract: steady video, paced audio in step, instant interruption."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from pipecat.frames.frames import (
+    Frame,
+    InterruptionFrame,
+    OutputImageRawFrame,
+    TTSAudioRawFrame,
+    TTSStoppedFrame,
+)
+from pipecat.pipeline.pipeline import Pipeline
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+from pipecat.tests.utils import SleepFrame, run_test
+
+from localagent.avatar.local import LocalAvatar, loudness_to_mouth
+
+RATE = 24000
+FPS = 25
+
+
+class Recorder(FrameProcessor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[tuple[float, Frame]] = []
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        self.seen.append((time.monotonic(), frame))
+        await self.push_frame(frame, direction)
+
+    def of(self, kind: type) -> list[tuple[float, Frame]]:
+        return [(t, f) for t, f in self.seen if isinstance(f, kind)]
+
+
+def tone(seconds: float, amplitude: float = 0.5) -> bytes:
+    t = np.arange(int(RATE * seconds)) / RATE
+    return (np.sin(2 * np.pi * 220 * t) * amplitude * 32767).astype(np.int16).tobytes()
+
+
+def tts(audio: bytes, chunk_s: float = 0.1) -> list[Frame]:
+    step = int(RATE * chunk_s) * 2
+    return [
+        TTSAudioRawFrame(audio[i : i + step], RATE, 1, context_id="c1")
+        for i in range(0, len(audio), step)
+    ]
+
+
+async def _run(frames: list[Frame], size: tuple[int, int] = (320, 180)) -> Recorder:
+    recorder = Recorder()
+    avatar = LocalAvatar(width=size[0], height=size[1], fps=FPS)
+    await run_test(Pipeline([avatar, recorder]), frames_to_send=frames)
+    return recorder
+
+
+async def test_idle_frames_at_a_steady_rate_with_no_audio() -> None:
+    rec = await _run([SleepFrame(sleep=2.0)])
+    images = rec.of(OutputImageRawFrame)
+    assert not rec.of(TTSAudioRawFrame)
+    times = np.array([t for t, _ in images])
+    fps = (len(times) - 1) / (times[-1] - times[0])
+    assert abs(fps - FPS) < 2.5, fps
+    assert np.percentile(np.diff(times), 95) < 2.5 / FPS  # no long stalls
+    first = images[0][1]
+    assert isinstance(first, OutputImageRawFrame)
+    assert first.size == (320, 180) and len(first.image) == 320 * 180 * 3
+
+
+async def test_speech_is_paced_in_real_time_and_in_step_with_video() -> None:
+    audio = tone(1.0)
+    rec = await _run([*tts(audio), TTSStoppedFrame(context_id="c1"), SleepFrame(sleep=1.6)])
+    out = rec.of(TTSAudioRawFrame)
+    assert b"".join(f.audio for _, f in out) == audio  # every sample, in order
+    span = out[-1][0] - out[0][0]
+    assert 0.85 < span < 1.2, f"audio not paced in real time: {span:.2f}s"
+    # each audio chunk is one video frame long and followed by its image
+    kinds = [type(f) for _, f in rec.seen]
+    for i, kind in enumerate(kinds):
+        if kind is TTSAudioRawFrame:
+            assert kinds[i + 1] is OutputImageRawFrame
+    stopped = rec.of(TTSStoppedFrame)[0][0]
+    assert stopped >= out[-1][0], "TTSStoppedFrame overtook the audio it ends"
+
+
+async def test_mouth_moves_with_loudness() -> None:
+    assert loudness_to_mouth(b"\x00\x00" * 960) == 0.0
+    assert loudness_to_mouth(tone(0.04, 0.5)) > 0.8
+    assert 0.0 < loudness_to_mouth(tone(0.04, 0.01)) < loudness_to_mouth(tone(0.04, 0.2))
+    rec = await _run([*tts(tone(0.6)), SleepFrame(sleep=0.8)])
+    speaking = {f.image for _, f in rec.of(OutputImageRawFrame)[5:12]}  # type: ignore[attr-defined]
+    silent = rec.of(OutputImageRawFrame)[-1][1]
+    assert silent.image not in speaking  # type: ignore[attr-defined]
+
+
+async def test_interruption_silences_voice_at_once() -> None:
+    rec = await _run(
+        [*tts(tone(3.0)), SleepFrame(sleep=0.5), InterruptionFrame(), SleepFrame(sleep=0.6)]
+    )
+    interrupted_at = rec.of(InterruptionFrame)[0][0]
+    after = [t for t, _ in rec.of(TTSAudioRawFrame) if t > interrupted_at + 1.0 / FPS]
+    assert after == [], f"{len(after)} audio chunks after the interruption"
+    played = sum(len(f.audio) for _, f in rec.of(TTSAudioRawFrame)) / 2 / RATE  # type: ignore[attr-defined]
+    assert 0.3 < played < 0.8
+    assert rec.of(OutputImageRawFrame)[-1][0] > interrupted_at + 0.4  # video goes on, idle
