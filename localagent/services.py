@@ -37,6 +37,9 @@ class SharedWhisperSTTService(WhisperSTTService):
             settings=WhisperSTTService.Settings(
                 model=str(engines.whisper_model.path), language=Language.EN
             ),
+            # Segmented whisper finalizes every transcript, so end-of-turn never waits this
+            # long; it only bounds the wait if a transcript goes missing.
+            ttfs_p99_latency=1.0,
             **kwargs,
         )
 

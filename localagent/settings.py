@@ -11,6 +11,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+def _project_dir(name: str) -> Path:
+    """`flows/` or `models/` of the checkout, else of the working directory (pip install .)."""
+    beside_package = REPO_ROOT / name
+    return beside_package if beside_package.is_dir() else Path.cwd() / name
+
+
 def _env(*names: str) -> AliasChoices:
     return AliasChoices(*names)
 
@@ -45,10 +51,12 @@ class Settings(BaseSettings):
     piper_voice: str = Field(
         "en_US-joe-medium", description="Piper voice name or path to an .onnx voice."
     )
-    models_dir: Path = Field(REPO_ROOT / "models", description="Where to look for models.")
+    models_dir: Path = Field(
+        default_factory=lambda: _project_dir("models"), description="Where to look for models."
+    )
 
     flow: str = Field("helpdesk", description="Flow name (in flows_dir) or path to a flow file.")
-    flows_dir: Path = Field(REPO_ROOT / "flows")
+    flows_dir: Path = Field(default_factory=lambda: _project_dir("flows"))
 
     avatar: Literal["auto", "tavus", "local"] = Field(
         "auto", description="auto = Tavus when key and replica are set, else local."

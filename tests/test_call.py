@@ -48,3 +48,22 @@ async def test_spoken_turn_reaches_llm_and_avatar_answers(
     latency = first_reply_audio - speech_end
     print(f"\nend of caller speech -> first bot audio: {latency:.2f}s")
     assert time.monotonic() > first_reply_audio
+
+
+async def test_ctrl_c_mid_call_ends_the_session_and_exits_zero(
+    fake_ollama: ThreadedFakeOllama,
+) -> None:
+    import signal
+
+    from localagent.testing.app_process import run_app
+
+    with run_app("--ollama-host", fake_ollama.url) as app:
+        async with Caller(app.url) as caller:
+            await caller.wait_for_voice(since=0.0, timeout=60)
+            app.proc.send_signal(signal.SIGINT)
+            deadline = time.monotonic() + 10
+            while app.proc.poll() is None and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+    assert app.proc.returncode == 0, app.output
+    assert any("ended" in line and "session" in line for line in app.lines), app.output
+    assert "Traceback" not in app.output
