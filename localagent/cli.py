@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import errno
 import os
+import signal
 import socket
 import sys
 from typing import Any
@@ -93,6 +94,7 @@ def _configure_logging(level: str) -> None:
 async def _serve(settings: Settings) -> None:
     import uvicorn
 
+    from localagent.avatar.journal import TavusJournal, end_orphaned_conversations
     from localagent.engines import load_engines
     from localagent.flows import load_flow
     from localagent.ollama_status import probe_ollama
@@ -108,7 +110,10 @@ async def _serve(settings: Settings) -> None:
         logger.info(f"Ollama {ollama.version} at {settings.ollama_host} has {settings.llm_model}")
     else:
         logger.warning(f"{ollama.problem} fix: {ollama.fix}")
-    state = AppState(settings=settings, engines=engines, flow=flow, ollama=ollama)
+    journal = TavusJournal(settings.data_dir / "tavus-conversations.json")
+    key = settings.tavus_api_key.get_secret_value() if settings.tavus_api_key else None
+    await end_orphaned_conversations(journal, key)
+    state = AppState(settings=settings, engines=engines, flow=flow, journal=journal, ollama=ollama)
     app = create_app(state)
     config = uvicorn.Config(
         app, host=settings.host, port=settings.port, log_level="warning", lifespan="on"
@@ -130,8 +135,15 @@ async def _serve(settings: Settings) -> None:
         announcer.cancel()
 
 
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises it to the handler it found;
+    # make that handler end the process the way Ctrl-C does: cleanly, with status 0.
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     _configure_logging(args.log_level)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach a model hub by accident
     try:

@@ -29,6 +29,7 @@ from pipecat.transports.smallwebrtc.request_handler import (
 from pydantic import BaseModel, ConfigDict, Field
 
 from localagent.avatar import avatar_kind
+from localagent.avatar.journal import TavusJournal
 from localagent.engines import Engines
 from localagent.flows import LoadedFlow
 from localagent.ollama_status import OllamaStatus, probe_ollama
@@ -67,6 +68,7 @@ class AppState:
     settings: Settings
     engines: Engines
     flow: LoadedFlow
+    journal: TavusJournal
     ollama: OllamaStatus | None = None
     sessions: dict[str, SessionInfo] = field(default_factory=dict)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
@@ -99,7 +101,7 @@ def create_app(state: AppState) -> FastAPI:
     app = FastAPI(title="localagent", lifespan=lifespan, docs_url=None, redoc_url=None)
 
     async def start_session(connection: SmallWebRTCConnection) -> None:
-        info = SessionInfo(pc_id=connection.pc_id, avatar=avatar_kind(state.settings))
+        info = SessionInfo(pc_id=connection.pc_id)
         state.sessions[info.id] = info
         task = asyncio.create_task(
             run_session(
@@ -107,6 +109,7 @@ def create_app(state: AppState) -> FastAPI:
                 settings=state.settings,
                 engines=state.engines,
                 flow=state.flow,
+                journal=state.journal,
                 info=info,
             ),
             name=f"session-{info.id}",
@@ -173,7 +176,7 @@ def create_app(state: AppState) -> FastAPI:
         return {
             "flow": state.flow.name,
             "avatar": avatar_kind(s),
-            "sessions": len(state.sessions),
+            "sessions": [{"id": i.id, "avatar": i.avatar} for i in state.sessions.values()],
             "ollama": {
                 "ok": state.ollama.ok,
                 "host": s.ollama_host,

@@ -20,6 +20,7 @@ from pipecat.processors.aggregators.llm_response_universal import (
     LLMContextAggregatorPair,
     LLMUserAggregatorParams,
 )
+from pipecat.processors.frameworks.rtvi.frames import RTVIServerMessageFrame
 from pipecat.transports.base_transport import TransportParams
 from pipecat.transports.smallwebrtc.connection import SmallWebRTCConnection
 from pipecat.transports.smallwebrtc.transport import SmallWebRTCTransport
@@ -27,7 +28,8 @@ from pipecat.turns.user_stop import SpeechTimeoutUserTurnStopStrategy
 from pipecat.turns.user_turn_strategies import UserTurnStrategies
 from pipecat.workers.runner import WorkerRunner
 
-from localagent.avatar import create_avatar
+from localagent.avatar import AvatarStage, create_avatar_stage
+from localagent.avatar.journal import TavusJournal
 from localagent.engines import Engines
 from localagent.flows import LoadedFlow
 from localagent.ollama_status import probe_ollama
@@ -45,9 +47,17 @@ class SessionInfo:
     """What the server knows about a live session."""
 
     pc_id: str
-    avatar: str
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     notices: list[str] = field(default_factory=list)
+    avatar_stage: AvatarStage | None = None
+
+    @property
+    def avatar(self) -> dict[str, str]:
+        stage = self.avatar_stage
+        return {"live": stage.live, "reason": stage.reason} if stage else {}
+
+    def avatar_message(self) -> RTVIServerMessageFrame:
+        return RTVIServerMessageFrame(data={"type": "avatar", **self.avatar})
 
 
 def _turn_strategies(settings: Settings) -> UserTurnStrategies:
@@ -64,6 +74,7 @@ async def run_session(
     settings: Settings,
     engines: Engines,
     flow: LoadedFlow,
+    journal: TavusJournal,
     info: SessionInfo,
 ) -> None:
     """Run the call until the browser leaves or the flow ends it."""
@@ -80,6 +91,7 @@ async def run_session(
         ),
     )
     async with aiohttp.ClientSession() as http:
+        avatar = info.avatar_stage = create_avatar_stage(settings, http, journal)
         llm = create_llm(settings)
         context = LLMContext()
         aggregators = LLMContextAggregatorPair(
@@ -96,7 +108,7 @@ async def run_session(
                 aggregators.user(),
                 llm,
                 create_tts(engines),
-                create_avatar(settings, http),
+                avatar.processor,
                 transport.output(),
                 aggregators.assistant(),
             ]
@@ -118,9 +130,19 @@ async def run_session(
             global_functions=flow.flow.global_functions,
         )
 
+        if avatar.switcher is not None:
+
+            @avatar.switcher.strategy.event_handler("on_service_switched")
+            async def on_avatar_switched(_strategy: object, _service: object) -> None:
+                logger.warning(
+                    f"session {info.id}: now on the {avatar.live} avatar ({avatar.reason})"
+                )
+                await worker.queue_frames([info.avatar_message()])
+
         @transport.event_handler("on_client_connected")
         async def on_connected(_transport: object, _client: object) -> None:
-            logger.info(f"session {info.id}: browser connected ({info.avatar} avatar)")
+            logger.info(f"session {info.id}: browser connected ({avatar.live} avatar)")
+            await worker.queue_frames([info.avatar_message()])
             status = await probe_ollama(settings.ollama_host, settings.llm_model)
             if not status.ok:
                 logger.warning(f"session {info.id}: {status.problem} fix: {status.fix}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+from platformdirs import user_data_dir
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -64,6 +65,12 @@ class Settings(BaseSettings):
     avatar_width: int = Field(1280, ge=64, le=3840)
     avatar_height: int = Field(720, ge=64, le=2160)
     avatar_fps: int = Field(25, ge=5, le=60)
+    avatar_render_delay: float = Field(
+        0.0, ge=0.0, le=5.0, description="Local avatar: seconds to hold audio, like Tavus does."
+    )
+    avatar_render_jitter: float = Field(
+        0.0, ge=0.0, le=1.0, description="Local avatar: random extra hold per chunk, seconds."
+    )
 
     tavus_api_key: SecretStr | None = Field(
         None, validation_alias=_env("TAVUS_API_KEY", "tavus_api_key")
@@ -76,6 +83,18 @@ class Settings(BaseSettings):
     )
     tavus_api_url: str = Field(
         "https://tavusapi.com/v2", validation_alias=_env("TAVUS_API_URL", "tavus_api_url")
+    )
+
+    tavus_join_timeout: float = Field(
+        6.0, gt=0.0, description="Fail over if joining the Tavus call room takes longer."
+    )
+    tavus_video_timeout: float = Field(
+        10.0, gt=0.0, description="Fail over to the local avatar after this long without video."
+    )
+
+    data_dir: Path = Field(
+        default_factory=lambda: Path(user_data_dir("localagent")),
+        description="Where localagent keeps its own state (the Tavus conversation journal).",
     )
 
     turn_stop: Literal["speech-timeout", "smart-turn"] = Field(

@@ -4,7 +4,8 @@ It stands where `TavusVideoService` stands in the pipeline and honours the same 
 TTS audio goes in; paced speech audio and `OutputImageRawFrame`s at a steady frame rate come
 out; an interruption silences voice and mouth at once. Audio is released one video frame's
 worth per tick, so picture and sound leave together; other downstream frames wait behind the
-audio queued before them, so their order is kept.
+audio queued before them, so their order is kept. A render delay and jitter can hold audio
+back the way Tavus's rendering does, for tests and benchmarks that imitate it.
 """
 
 from __future__ import annotations
@@ -51,15 +52,25 @@ def loudness_to_mouth(chunk: bytes) -> float:
 
 class LocalAvatar(FrameProcessor):
     def __init__(
-        self, *, width: int = 1280, height: int = 720, fps: int = 25, **kwargs: object
+        self,
+        *,
+        width: int = 1280,
+        height: int = 720,
+        fps: int = 25,
+        render_delay_s: float = 0.0,
+        render_jitter_s: float = 0.0,
+        **kwargs: object,
     ) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._face = Face(width, height)
         self._size = (width, height)
         self._fps = fps
         self._sample_rate = 24000
-        # Audio bytes (with their context id) and frames waiting behind them, in order.
-        self._queue: deque[tuple[bytes, str | None] | Frame] = deque()
+        self._render_delay_s = render_delay_s
+        self._render_jitter_s = render_jitter_s
+        self._last_ready_at = 0.0
+        # Audio (bytes, context id, when it may play) and frames waiting behind it, in order.
+        self._queue: deque[tuple[bytes, str | None, float] | Frame] = deque()
         self._ticker: asyncio.Task[None] | None = None
         self._mouth = 0.0
         self._blink_until = 0.0
@@ -86,7 +97,7 @@ class LocalAvatar(FrameProcessor):
             await self._stop_ticker()
             await self.push_frame(frame, direction)
         elif isinstance(frame, TTSAudioRawFrame):
-            self._queue.append((frame.audio, frame.context_id))
+            self._queue.append((frame.audio, frame.context_id, self._ready_at()))
         elif isinstance(frame, SystemFrame) or not self._queue:
             if isinstance(frame, EndFrame):
                 await self._stop_ticker()
@@ -127,15 +138,27 @@ class LocalAvatar(FrameProcessor):
                 next_at = time.monotonic()
             await asyncio.sleep(max(0.0, delay))
 
+    def _ready_at(self) -> float:
+        ready = time.monotonic() + self._render_delay_s
+        if self._render_jitter_s:
+            ready += self._rng.uniform(0.0, self._render_jitter_s)
+        self._last_ready_at = max(ready, self._last_ready_at)  # never reorder audio
+        return self._last_ready_at
+
     def _take_audio(self, wanted: int) -> tuple[bytes, str | None]:
         out = bytearray()
         context_id: str | None = None
-        while self._queue and len(out) < wanted and isinstance(self._queue[0], tuple):
-            chunk, context_id = self._queue.popleft()  # type: ignore[misc]
+        now = time.monotonic()
+        while self._queue and len(out) < wanted:
+            head = self._queue[0]
+            if not isinstance(head, tuple) or head[2] > now:
+                break
+            chunk, context_id, ready_at = head
+            self._queue.popleft()
             need = wanted - len(out)
             out += chunk[:need]
             if len(chunk) > need:
-                self._queue.appendleft((chunk[need:], context_id))
+                self._queue.appendleft((chunk[need:], context_id, ready_at))
         return bytes(out), context_id
 
     async def _release_waiting_frames(self) -> bool:

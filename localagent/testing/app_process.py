@@ -42,10 +42,20 @@ def _pump(app: AppProcess, ready: threading.Event) -> None:
 
 @contextmanager
 def run_app(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 120.0
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120.0, fake_daily: bool = False
 ) -> Iterator[AppProcess]:
-    """Run the app with `args`; yields once it prints its URL (or exits)."""
-    cmd = [sys.executable, "-m", "localagent", "--no-tui", "--port", "0", *args]
+    """Run the app with `args`; yields once it prints its URL (or exits).
+
+    `fake_daily` runs it with daily-python replaced by `localagent.testing.fake_daily`.
+    """
+    entry = ["-m", "localagent"]
+    if fake_daily:
+        entry = [
+            "-c",
+            "import sys; from localagent.testing.fake_daily import install_from_env; "
+            "install_from_env(); from localagent.cli import main; sys.exit(main())",
+        ]
+    cmd = [sys.executable, *entry, "--no-tui", "--port", "0", *args]
     full_env = {**os.environ, **(env or {})}
     proc = subprocess.Popen(
         cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=full_env

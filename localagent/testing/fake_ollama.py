@@ -20,6 +20,8 @@ from typing import Any
 
 from aiohttp import web
 
+from localagent.testing.in_thread import InThread
+
 __all__ = ["FakeOllama", "Reply", "ThreadedFakeOllama", "ToolCall"]
 
 
@@ -258,35 +260,11 @@ if __name__ == "__main__":
     main()
 
 
-class ThreadedFakeOllama:
+class ThreadedFakeOllama(InThread[FakeOllama]):
     """A FakeOllama on its own event loop in a thread, so it serves whatever loop a test runs.
 
     Use as a context manager; `server` is the FakeOllama (script it with `server.replies`).
     """
 
     def __init__(self, **kwargs: Any) -> None:
-        import threading
-
-        self._kwargs = kwargs
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, daemon=True, name="fake-ollama"
-        )
-        self.server: FakeOllama
-
-    def __enter__(self) -> ThreadedFakeOllama:
-        self._thread.start()
-        self.server = asyncio.run_coroutine_threadsafe(
-            FakeOllama(**self._kwargs).start(), self._loop
-        ).result(10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        asyncio.run_coroutine_threadsafe(self.server.stop(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.close()
-
-    @property
-    def url(self) -> str:
-        return self.server.url
+        super().__init__(lambda: FakeOllama(**kwargs))

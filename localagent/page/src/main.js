@@ -46,11 +46,24 @@ function attachTrack(track, participant) {
   }
 }
 
+let liveAvatar = null; // what the call reports; the status poll only fills in before a call
+
+function showAvatar(live, reason) {
+  liveAvatar = live;
+  const el = $("avatar-kind");
+  el.textContent = live === "tavus" ? "Tavus avatar" : "local avatar";
+  el.title = reason || "";
+  if (live === "local" && reason && !reason.startsWith("no Tavus key")) {
+    banner.dataset.source = "call";
+    showBanner(`Tavus avatar unavailable: ${reason}. The call goes on with the local avatar.`);
+  }
+}
+
 async function refreshStatus() {
   try {
     const res = await fetch("/api/status");
     const status = await res.json();
-    $("avatar-kind").textContent = `${status.avatar} avatar`;
+    if (!liveAvatar) $("avatar-kind").textContent = `${status.avatar} avatar`;
     $("flow-name").textContent = `flow: ${status.flow}`;
     if (!status.ollama.ok) showBanner(status.ollama.problem, status.ollama.fix);
     else if (banner.dataset.source !== "call") showBanner("");
@@ -74,6 +87,7 @@ async function connect() {
       onTrackStarted: attachTrack,
       onBotReady: () => setState("connected", "ready"),
       onUserTranscript: (data) => data.final && caption("user", data.text),
+      onServerMessage: (msg) => msg?.type === "avatar" && showAvatar(msg.live, msg.reason),
       onBotOutput: (data) => data.aggregated_by !== "word" && caption("bot", data.text),
       onDisconnected: () => {
         setState("disconnected", "disconnected");
@@ -81,6 +95,7 @@ async function connect() {
         connectBtn.disabled = false;
         muteBtn.disabled = true;
         video.srcObject = null;
+        liveAvatar = null;
       },
       onError: (message) => {
         banner.dataset.source = "call";
