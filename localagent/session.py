@@ -134,6 +134,7 @@ async def run_session(
 
             @avatar.switcher.strategy.event_handler("on_service_switched")
             async def on_avatar_switched(_strategy: object, _service: object) -> None:
+                avatar.local.active = avatar.live == "local"
                 logger.warning(
                     f"session {info.id}: now on the {avatar.live} avatar ({avatar.reason})"
                 )

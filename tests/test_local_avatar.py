@@ -105,3 +105,25 @@ async def test_interruption_silences_voice_at_once() -> None:
     played = sum(len(f.audio) for _, f in rec.of(TTSAudioRawFrame)) / 2 / RATE  # type: ignore[attr-defined]
     assert 0.3 < played < 0.8
     assert rec.of(OutputImageRawFrame)[-1][0] > interrupted_at + 0.4  # video goes on, idle
+
+
+async def test_render_delay_holds_speech_like_tavus() -> None:
+    recorder = Recorder()
+    avatar = LocalAvatar(width=320, height=180, fps=FPS, render_delay_s=0.3, render_jitter_s=0.05)
+    sent_at = time.monotonic()
+    await run_test(
+        Pipeline([avatar, recorder]), frames_to_send=[*tts(tone(0.5)), SleepFrame(sleep=1.2)]
+    )
+    audio = recorder.of(TTSAudioRawFrame)
+    first = audio[0][0] - sent_at
+    assert 0.3 <= first < 0.5, f"first audio after {first:.2f}s"
+    assert b"".join(f.audio for _, f in audio) == tone(0.5)  # jitter never reorders
+    assert recorder.of(OutputImageRawFrame)[0][0] - sent_at < 0.15  # idle video meanwhile
+
+
+async def test_standby_avatar_draws_nothing_until_active() -> None:
+    recorder = Recorder()
+    avatar = LocalAvatar(width=320, height=180, fps=FPS)
+    avatar.active = False
+    await run_test(Pipeline([avatar, recorder]), frames_to_send=[SleepFrame(sleep=0.5)])
+    assert recorder.of(OutputImageRawFrame) == []

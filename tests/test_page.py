@@ -26,6 +26,13 @@ pytestmark = [
 ]
 
 
+def artifacts(tmp_path: Path) -> Path:
+    """Where screenshots go: LOCALAGENT_ARTIFACTS if set (to look at them), else tmp."""
+    folder = Path(os.environ.get("LOCALAGENT_ARTIFACTS", tmp_path))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 async def test_page_connects_and_plays_avatar(
     app: AppProcess,
     fake_ollama: ThreadedFakeOllama,
@@ -87,7 +94,10 @@ async def test_page_connects_and_plays_avatar(
             assert any("printer" in t.lower() for t in fake_ollama.server.user_texts()), (
                 fake_ollama.server.user_texts()
             )
-            await page.screenshot(path=str(tmp_path / "call.png"))
+            await page.screenshot(path=str(artifacts(tmp_path) / "call-1280x800.png"))
+            await page.set_viewport_size({"width": 640, "height": 900})
+            await page.wait_for_timeout(300)
+            await page.screenshot(path=str(artifacts(tmp_path) / "call-640x900.png"))
             await page.click("#connect")  # hang up
             await page.wait_for_function(
                 "document.querySelector('#state').dataset.kind === 'disconnected'",
@@ -96,3 +106,52 @@ async def test_page_connects_and_plays_avatar(
         finally:
             await browser.close()
     assert not console_errors, console_errors
+
+
+async def test_page_shows_tavus_failover(fake_ollama: ThreadedFakeOllama, tmp_path: Path) -> None:
+    from playwright.async_api import async_playwright
+
+    from localagent.testing.app_process import run_app
+    from localagent.testing.mock_tavus import ThreadedMockTavus
+
+    with ThreadedMockTavus(api_key="k") as tavus:
+        tavus.server.fail_next(402, path_contains="/conversations")
+        env = {
+            "TAVUS_API_KEY": "k",
+            "TAVUS_REPLICA_ID": "r-test-replica",
+            "TAVUS_API_URL": tavus.url,
+            "LOCALAGENT_DATA_DIR": str(tmp_path),
+        }
+        with run_app("--ollama-host", fake_ollama.url, env=env, fake_daily=True) as app:
+            async with async_playwright() as pw:
+                browser = await pw.chromium.launch(
+                    executable_path=CHROMIUM,
+                    headless=True,
+                    args=[
+                        "--no-sandbox",
+                        "--disable-gpu",
+                        "--use-fake-ui-for-media-stream",
+                        "--use-fake-device-for-media-stream",
+                        "--disable-background-networking",
+                    ],
+                )
+                try:
+                    page = await browser.new_page(viewport={"width": 1280, "height": 800})
+                    await page.goto(app.url + "/")
+                    assert await page.text_content("#avatar-kind") == "tavus avatar"
+                    await page.click("#connect")
+                    await page.wait_for_function(
+                        "document.querySelector('#avatar-kind').textContent === 'local avatar'",
+                        timeout=30_000,
+                    )
+                    banner = await page.text_content("#banner")
+                    assert banner is not None and "out of conversational credits" in banner
+                    assert await page.is_visible("#banner")
+                    await page.wait_for_function(
+                        "document.querySelector('#avatar').currentTime > 1.0", timeout=30_000
+                    )
+                    await page.screenshot(path=str(artifacts(tmp_path) / "failover.png"))
+                    await page.click("#connect")
+                finally:
+                    await browser.close()
+        assert tavus.server.open_conversations == []

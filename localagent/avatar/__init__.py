@@ -74,6 +74,7 @@ def create_avatar_stage(
         video_timeout_s=settings.tavus_video_timeout,
         join_timeout_s=settings.tavus_join_timeout,
     )
+    local.active = False  # stands by until Tavus fails
     switcher = ServiceSwitcher(
         services=[tavus, local], strategy_type=ServiceSwitcherStrategyFailover
     )

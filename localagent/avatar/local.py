@@ -77,6 +77,8 @@ class LocalAvatar(FrameProcessor):
         self._next_blink = time.monotonic() + 2.0
         self._rng = random.Random(7)
         self.frames_rendered = 0
+        # False while standing by behind Tavus: no frames are drawn for nobody to see.
+        self.active = True
 
     @property
     def speaking(self) -> bool:
@@ -129,7 +131,8 @@ class LocalAvatar(FrameProcessor):
                 await self.push_frame(
                     TTSAudioRawFrame(audio, self._sample_rate, 1, context_id=context_id)
                 )
-            await self._emit_image(audio)
+            if self.active or audio:
+                await self._emit_image(audio)
             if await self._release_waiting_frames():
                 return
             next_at += period

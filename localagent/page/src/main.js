@@ -26,13 +26,19 @@ function showBanner(message, fix = "") {
   banner.querySelector(".fix").textContent = fix ? `Fix: ${fix}` : "";
 }
 
+// One line per turn: a speaker's sentences join the line until the other one speaks.
 function caption(who, text) {
   if (!text) return;
-  const line = document.createElement("p");
-  line.className = who;
-  line.textContent = `${who === "user" ? "You" : "Avatar"}: ${text}`;
-  captions.append(line);
-  while (captions.childElementCount > 6) captions.firstElementChild.remove();
+  const last = captions.lastElementChild;
+  if (last && last.className === who) {
+    last.textContent += ` ${text.trim()}`;
+  } else {
+    const line = document.createElement("p");
+    line.className = who;
+    line.textContent = `${who === "user" ? "You" : "Avatar"}: ${text.trim()}`;
+    captions.append(line);
+  }
+  while (captions.childElementCount > 3) captions.firstElementChild.remove();
 }
 
 function attachTrack(track, participant) {
@@ -88,7 +94,8 @@ async function connect() {
       onBotReady: () => setState("connected", "ready"),
       onUserTranscript: (data) => data.final && caption("user", data.text),
       onServerMessage: (msg) => msg?.type === "avatar" && showAvatar(msg.live, msg.reason),
-      onBotOutput: (data) => data.aggregated_by !== "word" && caption("bot", data.text),
+      // Each sentence arrives twice (when generated, then when spoken): caption it as spoken.
+      onBotOutput: (data) => data.spoken && data.aggregated_by !== "word" && caption("bot", data.text),
       onDisconnected: () => {
         setState("disconnected", "disconnected");
         connectBtn.textContent = "Connect";
