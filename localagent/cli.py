@@ -96,9 +96,12 @@ async def _serve(settings: Settings) -> None:
 
     from localagent.avatar.journal import TavusJournal, end_orphaned_conversations
     from localagent.engines import load_engines
+    from localagent.events import EventBus
     from localagent.flows import load_flow
     from localagent.ollama_status import probe_ollama
+    from localagent.runtime import Runtime
     from localagent.server import AppState, create_app
+    from localagent.store import Recorder, SessionStore
 
     flow = load_flow(settings.flow, settings.flows_dir)
     _check_port_free(settings.host, settings.port)
@@ -113,7 +116,13 @@ async def _serve(settings: Settings) -> None:
     journal = TavusJournal(settings.data_dir / "tavus-conversations.json")
     key = settings.tavus_api_key.get_secret_value() if settings.tavus_api_key else None
     await end_orphaned_conversations(journal, key)
-    state = AppState(settings=settings, engines=engines, flow=flow, journal=journal, ollama=ollama)
+    bus = EventBus()
+    recorder = None
+    if settings.record_sessions:
+        recorder = Recorder(SessionStore(settings.data_dir / "sessions.sqlite3"))
+        bus.subscribe(recorder)
+    runtime = Runtime(settings=settings, engines=engines, flow=flow, journal=journal, bus=bus)
+    state = AppState(runtime=runtime, ollama=ollama)
     app = create_app(state)
     config = uvicorn.Config(
         app, host=settings.host, port=settings.port, log_level="warning", lifespan="on"
@@ -133,6 +142,8 @@ async def _serve(settings: Settings) -> None:
         await server.serve()
     finally:
         announcer.cancel()
+        if recorder is not None:
+            recorder.close()
 
 
 def _stop_on_sigterm(signum: int, frame: object) -> None:

@@ -29,10 +29,8 @@ from pipecat.transports.smallwebrtc.request_handler import (
 from pydantic import BaseModel, ConfigDict, Field
 
 from localagent.avatar import avatar_kind
-from localagent.avatar.journal import TavusJournal
-from localagent.engines import Engines
-from localagent.flows import LoadedFlow
 from localagent.ollama_status import OllamaStatus, probe_ollama
+from localagent.runtime import Runtime
 from localagent.session import SessionInfo, run_session
 from localagent.settings import Settings
 
@@ -65,13 +63,14 @@ class PatchBody(BaseModel):
 
 @dataclass
 class AppState:
-    settings: Settings
-    engines: Engines
-    flow: LoadedFlow
-    journal: TavusJournal
+    runtime: Runtime
     ollama: OllamaStatus | None = None
     sessions: dict[str, SessionInfo] = field(default_factory=dict)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    @property
+    def settings(self) -> Settings:
+        return self.runtime.settings
 
 
 def _check_offer(body: OfferBody) -> None:
@@ -104,14 +103,7 @@ def create_app(state: AppState) -> FastAPI:
         info = SessionInfo(pc_id=connection.pc_id)
         state.sessions[info.id] = info
         task = asyncio.create_task(
-            run_session(
-                connection,
-                settings=state.settings,
-                engines=state.engines,
-                flow=state.flow,
-                journal=state.journal,
-                info=info,
-            ),
+            run_session(connection, state.runtime, info),
             name=f"session-{info.id}",
         )
         state.tasks.add(task)
@@ -171,10 +163,10 @@ def create_app(state: AppState) -> FastAPI:
 
     @app.get("/api/status")
     async def status() -> dict[str, Any]:
-        s = state.settings
+        s, engines = state.settings, state.runtime.engines
         state.ollama = await probe_ollama(s.ollama_host, s.llm_model, timeout_s=1.5)
         return {
-            "flow": state.flow.name,
+            "flow": state.runtime.flow.name,
             "avatar": avatar_kind(s),
             "sessions": [{"id": i.id, "avatar": i.avatar} for i in state.sessions.values()],
             "ollama": {
@@ -184,9 +176,9 @@ def create_app(state: AppState) -> FastAPI:
                 "problem": state.ollama.problem,
                 "fix": state.ollama.fix,
             },
-            "stt": f"faster-whisper {state.engines.whisper_model.name} "
-            f"({state.engines.whisper_device}/{state.engines.whisper_compute_type})",
-            "tts": f"piper {state.engines.piper_voice.name}",
+            "stt": f"faster-whisper {engines.whisper_model.name} "
+            f"({engines.whisper_device}/{engines.whisper_compute_type})",
+            "tts": f"piper {engines.piper_voice.name}",
         }
 
     @app.get("/", include_in_schema=False)

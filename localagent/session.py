@@ -5,13 +5,14 @@ This module is the composition root: the only place that knows the order of the 
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 from loguru import logger
 from pipecat.audio.vad.silero import SileroVADAnalyzer
-from pipecat.flows import FlowManager
 from pipecat.frames.frames import ErrorFrame, TTSSpeakFrame
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
@@ -29,10 +30,10 @@ from pipecat.turns.user_turn_strategies import UserTurnStrategies
 from pipecat.workers.runner import WorkerRunner
 
 from localagent.avatar import AvatarStage, create_avatar_stage
-from localagent.avatar.journal import TavusJournal
-from localagent.engines import Engines
-from localagent.flows import LoadedFlow
+from localagent.events import AvatarChanged, EventBus, SessionEnded, SessionStarted, Turn
+from localagent.flow_manager import ObservedFlowManager
 from localagent.ollama_status import probe_ollama
+from localagent.runtime import Runtime
 from localagent.services import create_llm, create_stt, create_tts
 from localagent.settings import Settings
 
@@ -69,15 +70,10 @@ def _turn_strategies(settings: Settings) -> UserTurnStrategies:
 
 
 async def run_session(
-    connection: SmallWebRTCConnection,
-    *,
-    settings: Settings,
-    engines: Engines,
-    flow: LoadedFlow,
-    journal: TavusJournal,
-    info: SessionInfo,
+    connection: SmallWebRTCConnection, runtime: Runtime, info: SessionInfo
 ) -> None:
     """Run the call until the browser leaves or the flow ends it."""
+    settings, engines, flow, bus = runtime.settings, runtime.engines, runtime.flow, runtime.bus
     transport = SmallWebRTCTransport(
         webrtc_connection=connection,
         params=TransportParams(
@@ -91,7 +87,7 @@ async def run_session(
         ),
     )
     async with aiohttp.ClientSession() as http:
-        avatar = info.avatar_stage = create_avatar_stage(settings, http, journal)
+        avatar = info.avatar_stage = create_avatar_stage(settings, http, runtime.journal)
         llm = create_llm(settings)
         context = LLMContext()
         aggregators = LLMContextAggregatorPair(
@@ -122,13 +118,17 @@ async def run_session(
             ),
             idle_timeout_secs=None,
         )
-        flow_manager = FlowManager(
-            llm=llm,  # type: ignore[arg-type]  # pipecat's generic LLMService bound
+        flow_manager = ObservedFlowManager(
+            bus=bus,
+            session_id=info.id,
+            llm=llm,
             context_aggregator=aggregators,
             worker=worker,
             transport=transport,
             global_functions=flow.flow.global_functions,
         )
+        _publish_turns(aggregators, bus, info.id)
+        end_reason = "flow ended"  # unless the browser leaves or the server stops first
 
         if avatar.switcher is not None:
 
@@ -138,6 +138,7 @@ async def run_session(
                 logger.warning(
                     f"session {info.id}: now on the {avatar.live} avatar ({avatar.reason})"
                 )
+                bus.publish(AvatarChanged(info.id, live=avatar.live, reason=avatar.reason))
                 await worker.queue_frames([info.avatar_message()])
 
         @transport.event_handler("on_client_connected")
@@ -154,7 +155,9 @@ async def run_session(
 
         @transport.event_handler("on_client_disconnected")
         async def on_disconnected(_transport: object, _client: object) -> None:
+            nonlocal end_reason
             logger.info(f"session {info.id}: browser left")
+            end_reason = "browser left"
             await worker.cancel()
 
         @worker.event_handler("on_pipeline_error")
@@ -166,13 +169,44 @@ async def run_session(
                     info.notices.append(status.problem)
                     await worker.queue_frames([TTSSpeakFrame(status.spoken)])
 
+        bus.publish(SessionStarted(info.id, flow=flow.name, avatar=avatar.live))
         runner = WorkerRunner(handle_sigint=False)
         await runner.add_workers(worker)
         try:
             await runner.run()
+        except asyncio.CancelledError:
+            end_reason = "server stopped"
+            raise
+        except Exception as e:
+            end_reason = f"error: {type(e).__name__}: {e}"
+            raise
         finally:
+            bus.publish(
+                SessionEnded(info.id, reason=end_reason, final_state=dict(flow_manager.state))
+            )
             await connection.disconnect()
-            logger.info(f"session {info.id}: ended")
+            logger.info(f"session {info.id}: ended ({end_reason})")
+
+
+def _publish_turns(aggregators: LLMContextAggregatorPair, bus: EventBus, session_id: str) -> None:
+    """Finished user and bot utterances onto the bus, as the context records them."""
+
+    @aggregators.user().event_handler("on_user_turn_stopped")
+    async def on_user_turn(_aggregator: object, _strategy: object, message: Any) -> None:
+        if message.content:
+            bus.publish(Turn(session_id, role="user", text=message.content))
+
+    @aggregators.assistant().event_handler("on_assistant_turn_stopped")
+    async def on_bot_turn(_aggregator: object, message: Any) -> None:
+        if message.content:
+            bus.publish(
+                Turn(
+                    session_id,
+                    role="assistant",
+                    text=message.content,
+                    interrupted=bool(message.interrupted),
+                )
+            )
 
 
 def _is_llm_error(frame: ErrorFrame) -> bool:

@@ -97,6 +97,10 @@ class Settings(BaseSettings):
         description="Where localagent keeps its own state (the Tavus conversation journal).",
     )
 
+    record_sessions: bool = Field(
+        True, description="Record each session (turns, flow path, calls) in data_dir."
+    )
+
     turn_stop: Literal["speech-timeout", "smart-turn"] = Field(
         "speech-timeout",
         description="End-of-turn detection: a silence timeout, or pipecat's smart-turn v3 model.",

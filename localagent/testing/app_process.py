@@ -6,6 +6,7 @@ import os
 import re
 import signal
 import subprocess
+import tempfile
 import sys
 import threading
 import time
@@ -56,7 +57,9 @@ def run_app(
             "install_from_env(); from localagent.cli import main; sys.exit(main())",
         ]
     cmd = [sys.executable, *entry, "--no-tui", "--port", "0", *args]
-    full_env = {**os.environ, **(env or {})}
+    # Never write into the user's own data directory from a test run.
+    scratch = tempfile.mkdtemp(prefix="localagent-test-")
+    full_env = {**os.environ, "LOCALAGENT_DATA_DIR": scratch, **(env or {})}
     proc = subprocess.Popen(
         cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=full_env
     )

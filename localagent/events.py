@@ -1,0 +1,105 @@
+"""The app's internal event bus and the events on it.
+
+The runtime publishes small frozen events; the TUI, the page and the session recorder
+subscribe. Subscribers never see pipecat frames, so they do not depend on pipecat.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from loguru import logger
+
+__all__ = [
+    "AvatarChanged",
+    "Event",
+    "EventBus",
+    "FunctionCalled",
+    "NodeEntered",
+    "SessionEnded",
+    "SessionStarted",
+    "StateChanged",
+    "Turn",
+]
+
+
+@dataclass(frozen=True)
+class Event:
+    session_id: str
+    at: float = field(default_factory=time.time, kw_only=True)
+
+    @property
+    def kind(self) -> str:
+        return type(self).__name__
+
+
+@dataclass(frozen=True)
+class SessionStarted(Event):
+    flow: str
+    avatar: str
+
+
+@dataclass(frozen=True)
+class SessionEnded(Event):
+    reason: str  # "flow ended", "browser left", "server stopped", "error: ..."
+    final_state: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Turn(Event):
+    """A finished utterance: the user's transcript or what the bot said."""
+
+    role: str  # "user" or "assistant"
+    text: str
+    interrupted: bool = False
+
+
+@dataclass(frozen=True)
+class NodeEntered(Event):
+    node: str
+    previous: str | None
+    functions: tuple[str, ...]  # what the LLM is offered here, globals included
+
+
+@dataclass(frozen=True)
+class FunctionCalled(Event):
+    node: str | None
+    name: str
+    arguments: Mapping[str, Any]
+    result: Any
+    accepted: bool = True  # False when refused (unknown here, bad arguments, handler error)
+
+
+@dataclass(frozen=True)
+class StateChanged(Event):
+    state: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class AvatarChanged(Event):
+    live: str
+    reason: str
+
+
+Subscriber = Callable[[Event], None]
+
+
+class EventBus:
+    """Synchronous fan-out: `publish` calls every subscriber in order; keep them quick."""
+
+    def __init__(self) -> None:
+        self._subscribers: list[Subscriber] = []
+
+    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
+        self._subscribers.append(subscriber)
+        return lambda: self._subscribers.remove(subscriber)
+
+    def publish(self, event: Event) -> None:
+        for subscriber in list(self._subscribers):
+            try:
+                subscriber(event)
+            except Exception:
+                logger.opt(exception=True).error(f"event subscriber failed on {event.kind}")

@@ -1,0 +1,99 @@
+"""pipecat's FlowManager, publishing what it does and refusing out-of-place tool calls.
+
+Two private FlowManager hooks are overridden (`_set_node`, `_create_transition_func`);
+they are stable across pipecat 1.x, which the package pins.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+from loguru import logger
+from pipecat.flows import FlowManager, NodeConfig
+
+from localagent.events import EventBus, FunctionCalled, NodeEntered, StateChanged
+
+__all__ = ["ObservedFlowManager"]
+
+
+def _function_name(function: Any) -> str:
+    if isinstance(function, dict):
+        return str(function.get("function", function).get("name", "?"))
+    return str(getattr(function, "name", None) or getattr(function, "__name__", "?"))
+
+
+class ObservedFlowManager(FlowManager):
+    def __init__(self, *, bus: EventBus, session_id: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._bus = bus
+        self._session_id = session_id
+        self._global_names = tuple(_function_name(f) for f in self._global_functions)
+        self._offered: tuple[str, ...] = self._global_names
+        self._last_state: dict[str, Any] = {}
+
+    async def _set_node(self, node_id: str, node_config: NodeConfig) -> None:
+        previous = self.current_node
+        offered = tuple(_function_name(f) for f in node_config.get("functions", []))
+        self._offered = offered + tuple(n for n in self._global_names if n not in offered)
+        self._bus.publish(
+            NodeEntered(self._session_id, node=node_id, previous=previous, functions=self._offered)
+        )
+        await super()._set_node(node_id, node_config)
+        self._publish_state_if_changed()
+
+    async def _create_transition_func(self, name: str, handler: Any) -> Callable[..., Any]:
+        inner = await super()._create_transition_func(name, handler)
+
+        async def observed(params: Any) -> None:
+            node = self.current_node
+            arguments = dict(params.arguments)
+            if name not in self._offered:
+                # A tool from another node: registered with the LLM service, but not
+                # offered here. Refuse it so the LLM asks again instead of jumping.
+                result = {
+                    "status": "error",
+                    "error": f"{name} is not available at this step; use one of: "
+                    f"{', '.join(self._offered) or 'none'}",
+                }
+                logger.warning(f"LLM called {name} in node {node}; refused")
+                self._bus.publish(
+                    FunctionCalled(
+                        self._session_id,
+                        node=node,
+                        name=name,
+                        arguments=arguments,
+                        result=result,
+                        accepted=False,
+                    )
+                )
+                await params.result_callback(result)
+                return
+
+            original_callback = params.result_callback
+
+            async def result_callback(result: Any, **kwargs: Any) -> None:
+                accepted = not (isinstance(result, dict) and result.get("status") == "error")
+                self._bus.publish(
+                    FunctionCalled(
+                        self._session_id,
+                        node=node,
+                        name=name,
+                        arguments=arguments,
+                        result=result,
+                        accepted=accepted,
+                    )
+                )
+                self._publish_state_if_changed()
+                await original_callback(result, **kwargs)
+
+            await inner(dataclasses.replace(params, result_callback=result_callback))
+
+        return observed
+
+    def _publish_state_if_changed(self) -> None:
+        if self.state != self._last_state:
+            self._last_state = copy.deepcopy(self.state)
+            self._bus.publish(StateChanged(self._session_id, state=self._last_state))
