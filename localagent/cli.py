@@ -14,6 +14,7 @@ from typing import Any
 from loguru import logger
 from pydantic import ValidationError
 
+from localagent.commands import SUBCOMMANDS, run_subcommand
 from localagent.errors import ConfigError, LocalAgentError
 from localagent.settings import Settings
 
@@ -151,6 +152,10 @@ def _stop_on_sigterm(signum: int, frame: object) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in SUBCOMMANDS:
+        _configure_logging("WARNING")
+        return run_subcommand(argv)
     args = build_parser().parse_args(argv)
     # uvicorn shuts down gracefully on SIGTERM, then re-raises it to the handler it found;
     # make that handler end the process the way Ctrl-C does: cleanly, with status 0.

@@ -12,7 +12,7 @@ from pipecat.flows import Flow, FlowConfig, FlowError
 
 from localagent.errors import FlowLoadError
 
-__all__ = ["LoadedFlow", "find_flow_file", "load_flow"]
+__all__ = ["LoadedFlow", "find_flow_file", "import_handlers", "load_flow"]
 
 _SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -41,7 +41,7 @@ def find_flow_file(spec: str, flows_dir: Path) -> Path:
     )
 
 
-def _import_handlers(path: Path) -> ModuleType:
+def import_handlers(path: Path) -> ModuleType:
     name = f"localagent_flow_handlers.{path.stem}"
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
@@ -67,7 +67,7 @@ def load_flow(spec: str, flows_dir: Path) -> LoadedFlow:
     except (ValueError, OSError, FlowError) as e:
         raise FlowLoadError(f"Flow file {path} is invalid:\n{e}", "fix the flow file") from e
     handler_path = path.with_suffix(".py")
-    handlers: object = _import_handlers(handler_path) if handler_path.is_file() else {}
+    handlers: object = import_handlers(handler_path) if handler_path.is_file() else {}
     try:
         flow = Flow(config, handlers=handlers)
     except FlowError as e:
