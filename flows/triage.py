@@ -50,7 +50,7 @@ async def classify_issue(
 
 async def lookup_invoice(
     flow_manager: FlowManager, invoice_number: str
-) -> tuple[dict[str, Any], None]:
+) -> tuple[dict[str, Any], object]:
     """Look up an invoice so you can explain it to the caller.
 
     Args:
@@ -63,9 +63,9 @@ async def lookup_invoice(
         return {
             "found": False,
             "reason": f"There is no invoice {key}; ask the caller to read the number again.",
-        }, None
+        }, TRANSITION_IN_YAML
     flow_manager.state["invoice"] = key
-    return {"found": True, "invoice": key, **invoice}, None
+    return {"found": True, "invoice": key, **invoice}, TRANSITION_IN_YAML
 
 
 async def create_ticket(

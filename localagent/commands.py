@@ -76,21 +76,27 @@ def _flows_check(specs: list[str], flows_dir: Path) -> int:
 
 
 def _flows_show(spec: str, flows_dir: Path, fmt: str) -> int:
+    """Render from the config alone, so any valid FlowConfig shows, handlers or not."""
+    import yaml
+    from pipecat.flows import FlowConfig
+    from pydantic import ValidationError
+
     from localagent.errors import FlowLoadError
     from localagent.flow_graph import render_mermaid, render_text
-    from localagent.flows import load_flow
+    from localagent.flows import find_flow_file
 
     try:
-        loaded = load_flow(spec, flows_dir)
-    except FlowLoadError as e:
+        path = find_flow_file(spec, flows_dir)
+        config = FlowConfig.from_file(path)
+    except (FlowLoadError, ValidationError, ValueError, OSError, yaml.YAMLError) as e:
         print(
-            f"localagent: {e}\n  (run `python -m localagent flows check {spec}` for every problem)",
+            f"localagent: cannot show {spec}: {e}\n  (run `python -m localagent flows "
+            f"check {spec}` for every problem)",
             file=sys.stderr,
         )
         return 1
-    config = loaded.flow.config
     if fmt in ("text", "both"):
-        print(render_text(config, loaded.name))
+        print(render_text(config, path.stem))
     if fmt == "both":
         print()
     if fmt in ("mermaid", "both"):

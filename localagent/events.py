@@ -70,7 +70,9 @@ class FunctionCalled(Event):
     name: str
     arguments: Mapping[str, Any]
     result: Any
-    accepted: bool = True  # False when refused (unknown here, bad arguments, handler error)
+    # False when it did not take effect: bad arguments or a handler error (pipecat's
+    # "error"), or a result with status "invalid" (the example flows' validation refusals).
+    accepted: bool = True
 
 
 @dataclass(frozen=True)

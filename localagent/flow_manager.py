@@ -1,7 +1,10 @@
-"""pipecat's FlowManager, publishing what it does and refusing out-of-place tool calls.
+"""pipecat's FlowManager, publishing what it does on the app's event bus.
 
-Two private FlowManager hooks are overridden (`_set_node`, `_create_transition_func`);
-they are stable across pipecat 1.x, which the package pins.
+A tool called outside its node, or one that does not exist, never reaches here: pipecat
+keeps only the current node's tools registered and answers the others with "not currently
+available", so the LLM asks again. Two private FlowManager hooks are overridden
+(`_set_node`, `_create_transition_func`); they are stable across pipecat 1.x, which the
+package pins.
 """
 
 from __future__ import annotations
@@ -11,12 +14,15 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-from loguru import logger
 from pipecat.flows import FlowManager, NodeConfig
 
 from localagent.events import EventBus, FunctionCalled, NodeEntered, StateChanged
 
 __all__ = ["ObservedFlowManager"]
+
+# Result statuses that mean the call did not take effect: pipecat's own "error" (handler
+# raised, bad arguments) and the "invalid" the example flows use for failed validation.
+_REFUSED = ("error", "invalid")
 
 
 def _function_name(function: Any) -> str:
@@ -31,15 +37,15 @@ class ObservedFlowManager(FlowManager):
         self._bus = bus
         self._session_id = session_id
         self._global_names = tuple(_function_name(f) for f in self._global_functions)
-        self._offered: tuple[str, ...] = self._global_names
         self._last_state: dict[str, Any] = {}
 
     async def _set_node(self, node_id: str, node_config: NodeConfig) -> None:
-        previous = self.current_node
-        offered = tuple(_function_name(f) for f in node_config.get("functions", []))
-        self._offered = offered + tuple(n for n in self._global_names if n not in offered)
+        own = tuple(_function_name(f) for f in node_config.get("functions", []))
+        offered = own + tuple(n for n in self._global_names if n not in own)
         self._bus.publish(
-            NodeEntered(self._session_id, node=node_id, previous=previous, functions=self._offered)
+            NodeEntered(
+                self._session_id, node=node_id, previous=self.current_node, functions=offered
+            )
         )
         await super()._set_node(node_id, node_config)
         self._publish_state_if_changed()
@@ -48,34 +54,11 @@ class ObservedFlowManager(FlowManager):
         inner = await super()._create_transition_func(name, handler)
 
         async def observed(params: Any) -> None:
-            node = self.current_node
-            arguments = dict(params.arguments)
-            if name not in self._offered:
-                # A tool from another node: registered with the LLM service, but not
-                # offered here. Refuse it so the LLM asks again instead of jumping.
-                result = {
-                    "status": "error",
-                    "error": f"{name} is not available at this step; use one of: "
-                    f"{', '.join(self._offered) or 'none'}",
-                }
-                logger.warning(f"LLM called {name} in node {node}; refused")
-                self._bus.publish(
-                    FunctionCalled(
-                        self._session_id,
-                        node=node,
-                        name=name,
-                        arguments=arguments,
-                        result=result,
-                        accepted=False,
-                    )
-                )
-                await params.result_callback(result)
-                return
-
+            node, arguments = self.current_node, dict(params.arguments)
             original_callback = params.result_callback
 
             async def result_callback(result: Any, **kwargs: Any) -> None:
-                accepted = not (isinstance(result, dict) and result.get("status") == "error")
+                accepted = not (isinstance(result, dict) and result.get("status") in _REFUSED)
                 self._bus.publish(
                     FunctionCalled(
                         self._session_id,
