@@ -15,6 +15,7 @@ from loguru import logger
 
 __all__ = [
     "AvatarChanged",
+    "EgressSeen",
     "Event",
     "EventBus",
     "FunctionCalled",
@@ -23,6 +24,7 @@ __all__ = [
     "SessionStarted",
     "StateChanged",
     "Turn",
+    "TurnLatency",
 ]
 
 
@@ -78,6 +80,33 @@ class FunctionCalled(Event):
 @dataclass(frozen=True)
 class StateChanged(Event):
     state: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class TurnLatency(Event):
+    """Where one turn's voice-to-voice time went, in seconds (see localagent.latency)."""
+
+    vad_wait: float
+    stt: float
+    turn_wait: float
+    llm: float
+    tools: float
+    tts: float
+    avatar: float
+    voice_to_voice: float
+    first_turn: bool = False  # the greeting, timed from the browser connecting
+
+    FIELDS = ("vad_wait", "stt", "turn_wait", "llm", "tools", "tts", "avatar", "voice_to_voice")
+
+
+@dataclass(frozen=True)
+class EgressSeen(Event):
+    """An outbound connection the process made (session_id is "" for process-wide)."""
+
+    host: str
+    port: int
+    allowed: bool
+    purpose: str
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from pipecat.workers.runner import WorkerRunner
 from localagent.avatar import AvatarStage, create_avatar_stage
 from localagent.events import AvatarChanged, EventBus, SessionEnded, SessionStarted, Turn
 from localagent.flow_manager import ObservedFlowManager
+from localagent.latency import create_latency_observer
 from localagent.ollama_status import probe_ollama
 from localagent.runtime import Runtime
 from localagent.services import create_llm, create_stt, create_tts
@@ -117,6 +118,7 @@ async def run_session(
                 enable_metrics=True,
             ),
             idle_timeout_secs=None,
+            observers=[create_latency_observer(bus, info.id)],
         )
         flow_manager = ObservedFlowManager(
             bus=bus,

@@ -22,6 +22,7 @@ from localagent.events import (
     SessionStarted,
     StateChanged,
     Turn,
+    TurnLatency,
 )
 
 __all__ = ["Recorder", "SessionRecord", "SessionStore"]
@@ -113,7 +114,9 @@ class SessionStore:
                 "UPDATE sessions SET ended_at=?, end_reason=?, final_state=? WHERE id=?",
                 (event.at, event.reason, _json(dict(event.final_state)), event.session_id),
             )
-        if isinstance(event, (Turn, NodeEntered, FunctionCalled, StateChanged, SessionEnded)):
+        if isinstance(
+            event, (Turn, NodeEntered, FunctionCalled, StateChanged, SessionEnded, TurnLatency)
+        ):
             payload = {k: v for k, v in asdict(event).items() if k not in ("session_id", "at")}
             db.execute(
                 "INSERT INTO events (session_id, seq, at, kind, payload) VALUES (?, ?, ?, ?, ?)",
