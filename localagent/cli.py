@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import errno
 import os
 import signal
-import socket
 import sys
 from typing import Any
 
@@ -17,6 +15,7 @@ from pydantic import ValidationError
 from localagent.commands import SUBCOMMANDS, run_subcommand
 from localagent.errors import ConfigError, LocalAgentError
 from localagent.settings import Settings
+from localagent.startup import run_app
 
 __all__ = ["build_parser", "main"]
 
@@ -69,82 +68,11 @@ def _settings_from(args: argparse.Namespace) -> Settings:
     return settings
 
 
-def _check_port_free(host: str, port: int) -> None:
-    if port == 0:
-        return
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError as e:
-            if e.errno == errno.EADDRINUSE:
-                raise ConfigError(
-                    f"Port {port} on {host} is already in use (another localagent?).",
-                    "stop the other program or pick another port with --port",
-                ) from None
-            raise ConfigError(f"Cannot bind {host}:{port}: {e.strerror}.", "check --host") from None
-
-
 def _configure_logging(level: str) -> None:
     logger.remove()
     logger.add(
         sys.stderr, level=level.upper(), format="{time:HH:mm:ss.SSS} | {level: <7} | {message}"
     )
-
-
-async def _serve(settings: Settings) -> None:
-    import uvicorn
-
-    from localagent.avatar.journal import TavusJournal, end_orphaned_conversations
-    from localagent.engines import load_engines
-    from localagent.events import EventBus
-    from localagent.flows import load_flow
-    from localagent.ollama_status import probe_ollama
-    from localagent.runtime import Runtime
-    from localagent.server import AppState, create_app
-    from localagent.store import Recorder, SessionStore
-
-    flow = load_flow(settings.flow, settings.flows_dir)
-    _check_port_free(settings.host, settings.port)
-    logger.info(f"flow '{flow.name}' loaded from {flow.path}")
-    logger.info("loading models...")
-    engines = await asyncio.to_thread(load_engines, settings)
-    ollama = await probe_ollama(settings.ollama_host, settings.llm_model)
-    if ollama.ok:
-        logger.info(f"Ollama {ollama.version} at {settings.ollama_host} has {settings.llm_model}")
-    else:
-        logger.warning(f"{ollama.problem} fix: {ollama.fix}")
-    journal = TavusJournal(settings.data_dir / "tavus-conversations.json")
-    key = settings.tavus_api_key.get_secret_value() if settings.tavus_api_key else None
-    await end_orphaned_conversations(journal, key)
-    bus = EventBus()
-    recorder = None
-    if settings.record_sessions:
-        recorder = Recorder(SessionStore(settings.data_dir / "sessions.sqlite3"))
-        bus.subscribe(recorder)
-    runtime = Runtime(settings=settings, engines=engines, flow=flow, journal=journal, bus=bus)
-    state = AppState(runtime=runtime, ollama=ollama)
-    app = create_app(state)
-    config = uvicorn.Config(
-        app, host=settings.host, port=settings.port, log_level="warning", lifespan="on"
-    )
-    server = uvicorn.Server(config)
-
-    async def announce() -> None:
-        while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
-            await asyncio.sleep(0.05)
-        port = server.servers[0].sockets[0].getsockname()[1] if server.servers else settings.port
-        host = settings.host if ":" not in settings.host else f"[{settings.host}]"
-        # Tests and scripts wait for this exact line.
-        print(f"localagent ready: open http://{host}:{port}/", file=sys.stderr, flush=True)
-
-    announcer = asyncio.create_task(announce())
-    try:
-        await server.serve()
-    finally:
-        announcer.cancel()
-        if recorder is not None:
-            recorder.close()
 
 
 def _stop_on_sigterm(signum: int, frame: object) -> None:
@@ -164,9 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach a model hub by accident
     try:
         settings = _settings_from(args)
-        if not args.no_tui:
-            logger.info("the TUI is not built yet; running with plain logs (--no-tui)")
-        asyncio.run(_serve(settings))
+        use_tui = not args.no_tui and sys.stdin.isatty() and sys.stdout.isatty()
+        asyncio.run(run_app(settings, use_tui=use_tui, log_level=args.log_level))
     except LocalAgentError as e:
         print(f"localagent: {e}", file=sys.stderr)
         return 2 if isinstance(e, ConfigError) else 1

@@ -59,10 +59,16 @@ def turn_latency(session_id: str, breakdown: LatencyBreakdown) -> TurnLatency:
 def create_latency_observer(bus: EventBus, session_id: str) -> UserBotLatencyObserver:
     """An observer to add to the session's PipelineWorker (needs enable_metrics=True)."""
     observer = UserBotLatencyObserver()
+    published = 0
 
     @observer.event_handler("on_latency_breakdown")
     async def on_breakdown(_observer: object, breakdown: LatencyBreakdown) -> None:
-        if breakdown.contributions:
+        nonlocal published
+        # A turn is timed from the user's silence; only the greeting, the first thing the
+        # bot says, is timed from the browser connecting.
+        from_user = breakdown.measured_from == MeasuredFrom.USER_SILENCE
+        if breakdown.contributions and (from_user or published == 0):
+            published += 1
             bus.publish(turn_latency(session_id, breakdown))
 
     return observer

@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 from loguru import logger
 from pipecat.audio.vad.silero import SileroVADAnalyzer
+from pipecat.flows import FlowManager
 from pipecat.frames.frames import ErrorFrame, TTSSpeakFrame
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
@@ -32,6 +33,7 @@ from pipecat.workers.runner import WorkerRunner
 from localagent.avatar import AvatarStage, create_avatar_stage
 from localagent.events import AvatarChanged, EventBus, SessionEnded, SessionStarted, Turn
 from localagent.flow_manager import ObservedFlowManager
+from localagent.flows import LoadedFlow
 from localagent.latency import create_latency_observer
 from localagent.ollama_status import probe_ollama
 from localagent.runtime import Runtime
@@ -52,6 +54,8 @@ class SessionInfo:
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     notices: list[str] = field(default_factory=list)
     avatar_stage: AvatarStage | None = None
+    flow: LoadedFlow | None = None
+    flow_manager: FlowManager | None = None
 
     @property
     def avatar(self) -> dict[str, str]:
@@ -129,6 +133,7 @@ async def run_session(
             transport=transport,
             global_functions=flow.flow.global_functions,
         )
+        info.flow, info.flow_manager = flow, flow_manager
         _publish_turns(aggregators, bus, info.id)
         end_reason = "flow ended"  # unless the browser leaves or the server stops first
 

@@ -69,8 +69,14 @@ def run_app(
     pump.start()
     try:
         ready.wait(timeout)
-        if not app.url and proc.poll() is None:
-            raise TimeoutError(f"localagent did not become ready in {timeout}s:\n{app.output}")
+        if not app.url:
+            # Its output ended without the ready line: it is exiting; let it finish.
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                raise TimeoutError(
+                    f"localagent did not become ready in {timeout}s:\n{app.output}"
+                ) from None
         yield app
     finally:
         if proc.poll() is None:

@@ -1,0 +1,166 @@
+"""Starting the app: load what every call shares, then serve with the TUI or plain logs."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import socket
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from loguru import logger
+
+from localagent.errors import ConfigError
+from localagent.server import AppState
+from localagent.settings import Settings
+from localagent.store import Recorder
+
+__all__ = ["check_port_free", "run_app"]
+
+
+def check_port_free(host: str, port: int) -> None:
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                raise ConfigError(
+                    f"Port {port} on {host} is already in use (another localagent?).",
+                    "stop the other program or pick another port with --port",
+                ) from None
+            raise ConfigError(f"Cannot bind {host}:{port}: {e.strerror}.", "check --host") from None
+
+
+async def build_state(settings: Settings) -> tuple[AppState, Recorder | None]:
+    """Flow, port, models, Ollama, orphaned Tavus conversations, bus and recorder."""
+    from localagent.avatar.journal import TavusJournal, end_orphaned_conversations
+    from localagent.egress import watch_egress
+    from localagent.engines import load_engines
+    from localagent.events import EventBus
+    from localagent.flows import load_flow
+    from localagent.ollama_status import probe_ollama
+    from localagent.runtime import Runtime
+    from localagent.store import SessionStore
+
+    flow = load_flow(settings.flow, settings.flows_dir)
+    check_port_free(settings.host, settings.port)
+    logger.info(f"flow '{flow.name}' loaded from {flow.path}")
+    logger.info("loading models...")
+    engines = await asyncio.to_thread(load_engines, settings)
+    ollama = await probe_ollama(settings.ollama_host, settings.llm_model)
+    if ollama.ok:
+        logger.info(f"Ollama {ollama.version} at {settings.ollama_host} has {settings.llm_model}")
+    else:
+        logger.warning(f"{ollama.problem} fix: {ollama.fix}")
+    journal = TavusJournal(settings.data_dir / "tavus-conversations.json")
+    key = settings.tavus_api_key.get_secret_value() if settings.tavus_api_key else None
+    await end_orphaned_conversations(journal, key)
+    bus = EventBus()
+    watch_egress(bus)
+    recorder = None
+    if settings.record_sessions:
+        recorder = Recorder(SessionStore(settings.data_dir / "sessions.sqlite3"))
+        bus.subscribe(recorder)
+    runtime = Runtime(settings=settings, engines=engines, flow=flow, journal=journal, bus=bus)
+    return AppState(runtime=runtime, ollama=ollama), recorder
+
+
+def _services(state: AppState) -> dict[str, str]:
+    s, e = state.settings, state.runtime.engines
+    ollama = state.ollama
+    llm = f"Ollama {s.llm_model} at {s.ollama_host}"
+    return {
+        "LLM": llm if ollama is None or ollama.ok else f"DOWN {llm}: {ollama.problem}",
+        "STT": f"faster-whisper {e.whisper_model.name} on {e.whisper_device}/"
+        f"{e.whisper_compute_type} ({e.whisper_model.source})",
+        "TTS": f"Piper {e.piper_voice.name} ({e.piper_voice.source})",
+        "avatar": "Tavus, local standing by" if s.wants_tavus() else "local",
+    }
+
+
+async def run_app(settings: Settings, *, use_tui: bool, log_level: str) -> None:
+    import uvicorn
+
+    from localagent.server import create_app
+
+    state, recorder = await build_state(settings)
+    config = uvicorn.Config(
+        create_app(state),
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+
+    def url() -> str:
+        servers = getattr(server, "servers", None)  # exists once it has started
+        port = servers[0].sockets[0].getsockname()[1] if servers else settings.port
+        host = settings.host if ":" not in settings.host else f"[{settings.host}]"
+        return f"http://{host}:{port}/"
+
+    async def announce() -> None:
+        while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
+            await asyncio.sleep(0.05)
+        # Tests and scripts wait for this exact line.
+        print(f"localagent ready: open {url()}", file=sys.stderr, flush=True)
+
+    try:
+        if use_tui:
+            await _run_tui(state, server, url, log_level)
+        else:
+            announcer = asyncio.create_task(announce())
+            try:
+                await server.serve()
+            finally:
+                announcer.cancel()
+    finally:
+        if recorder is not None:
+            recorder.close()
+
+
+async def _run_tui(state: AppState, server: Any, url: Callable[[], str], log_level: str) -> None:
+    from localagent.controls import AppControls
+    from localagent.tui.app import LocalAgentApp
+
+    done = asyncio.Event()
+
+    async def serve() -> None:
+        task = asyncio.create_task(server.serve())
+        try:
+            while not server.started and not task.done():  # noqa: ASYNC110 - a flag
+                await asyncio.sleep(0.05)
+            app.set_url(url())
+            await task
+        finally:
+            done.set()
+
+    async def stop() -> None:
+        server.should_exit = True
+        await done.wait()
+
+    app = LocalAgentApp(
+        url=url(),
+        bus=state.runtime.bus,
+        controls=AppControls(state),
+        services=_services(state),
+        serve=serve,
+        shutdown=stop,
+    )
+    logger.remove()
+    logger.add(app.log_sink, level=log_level.upper())
+    try:
+        await app.run_async()
+    finally:
+        logger.remove()
+        logger.add(
+            sys.stderr,
+            level=log_level.upper(),
+            format="{time:HH:mm:ss.SSS} | {level: <7} | {message}",
+        )
+        if not done.is_set():
+            await stop()

@@ -1,0 +1,1 @@
+"""The Textual TUI: watches the event bus, never pipecat."""

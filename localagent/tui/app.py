@@ -1,0 +1,175 @@
+"""`python -m localagent` in a terminal: the server runs inside this Textual app.
+
+The app listens only to the event bus (and the log); what it can change goes through the
+small `Controls` interface the server side implements.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Footer, Header, RichLog, Static
+
+from localagent.events import Event, EventBus
+from localagent.tui.messages import BusEvent, LogLine
+from localagent.tui.panels import (
+    EgressPanel,
+    FlowPanel,
+    LatencyPanel,
+    ServicesPanel,
+    TranscriptPanel,
+)
+
+__all__ = ["Controls", "LocalAgentApp"]
+
+HELP = (
+    "q quit (ends calls and Tavus conversations)   f next flow (for the next call)   "
+    "r restart the live call's flow   l show/hide the log   ? this help"
+)
+
+
+class Controls(Protocol):
+    def flow_names(self) -> list[str]: ...
+    def current_flow(self) -> tuple[str, list[str]]: ...
+    def switch_flow(self, name: str) -> tuple[str, list[str]]: ...
+    async def restart_flow(self) -> bool: ...
+
+
+class LocalAgentApp(App[None]):
+    TITLE = "localagent"
+    CSS = """
+    Screen { layout: vertical; }
+    #url { height: 1; padding: 0 1; background: $boost; }
+    #top { height: 1fr; }
+    #left { width: 2fr; }
+    #right { width: 3fr; }
+    FlowPanel, ServicesPanel, EgressPanel, LatencyPanel, TranscriptPanel, #log {
+        border: round $primary; padding: 0 1;
+    }
+    FlowPanel { height: 1fr; }
+    ServicesPanel { height: auto; max-height: 12; }
+    EgressPanel { height: auto; max-height: 8; }
+    LatencyPanel { height: 1fr; min-height: 8; }
+    #latency-table { height: 1fr; }
+    #latency-summary { height: 1; }
+    #latency-chart { height: 2; }
+    TranscriptPanel { height: 1fr; }
+    #log { height: 10; display: none; }
+    #log.shown { display: block; }
+    """
+    BINDINGS = [
+        Binding("q", "quit_app", "Quit"),
+        Binding("f", "next_flow", "Next flow"),
+        Binding("r", "restart_flow", "Restart flow"),
+        Binding("l", "toggle_log", "Log"),
+        Binding("question_mark", "help", "Help"),
+    ]
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        bus: EventBus,
+        controls: Controls,
+        services: dict[str, str],
+        serve: Callable[[], Awaitable[None]] | None = None,
+        shutdown: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        super().__init__()
+        self.url = url
+        self._bus = bus
+        self._controls = controls
+        self._services = services
+        self._serve = serve
+        self._on_quit = shutdown
+        self._unsubscribe: Callable[[], None] | None = None
+
+    def set_url(self, url: str) -> None:
+        """The address once the server is listening (it differs with --port 0)."""
+        self.url = url
+        self.sub_title = url
+        self.query_one("#url", Static).update(self._url_text())
+
+    def _url_text(self) -> Text:
+        link = Text("Open ")
+        link.append(self.url, style=f"bold link {self.url}")
+        link.append(" in a browser and press Connect.   ? for keys")
+        return link
+
+    def compose(self) -> ComposeResult:
+        flow_name, nodes = self._controls.current_flow()
+        yield Header()
+        yield Static(self._url_text(), id="url")
+        with Horizontal(id="top"):
+            with Vertical(id="left"):
+                yield FlowPanel(flow_name, nodes, id="flow")
+                yield ServicesPanel(dict(self._services), id="services")
+                yield EgressPanel(id="egress")
+            with Vertical(id="right"):
+                yield LatencyPanel(id="latency")
+                yield TranscriptPanel(id="transcript", wrap=True, markup=False)
+        yield RichLog(id="log", wrap=True, max_lines=2000)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = self.url
+        self._unsubscribe = self._bus.subscribe(self._from_bus)
+        if self._serve is not None:
+            self.run_worker(self._serve(), name="server", exclusive=True)
+
+    def _from_bus(self, event: Event) -> None:
+        # Called wherever the bus publishes (the event loop, or a socket hook's thread).
+        self.post_message(BusEvent(event))
+
+    def on_bus_event(self, message: BusEvent) -> None:
+        for panel in ("#flow", "#latency", "#transcript", "#services", "#egress"):
+            self.query_one(panel).handle(message.event)  # type: ignore[attr-defined]
+
+    def on_log_line(self, message: LogLine) -> None:
+        style = {"WARNING": "yellow", "ERROR": "bold red"}.get(message.level, "")
+        self.query_one("#log", RichLog).write(Text(message.text, style=style))
+
+    def log_sink(self, message: Any) -> None:
+        """A loguru sink that shows records in the Log panel."""
+        record = message.record
+        text = f"{record['time']:%H:%M:%S} {record['level'].name:<7} {record['message']}"
+        self.post_message(LogLine(text, record["level"].name))
+
+    async def action_quit_app(self) -> None:
+        self.notify("Stopping: ending calls…", timeout=2)
+        if self._on_quit is not None:
+            await self._on_quit()
+        if self._unsubscribe:
+            self._unsubscribe()
+        self.exit()
+
+    def action_toggle_log(self) -> None:
+        self.query_one("#log").toggle_class("shown")
+
+    def action_help(self) -> None:
+        self.notify(HELP, title="Keys", timeout=8)
+
+    def action_next_flow(self) -> None:
+        names = self._controls.flow_names()
+        current, _ = self._controls.current_flow()
+        if not names:
+            return
+        following = names[(names.index(current) + 1) % len(names)] if current in names else names[0]
+        try:
+            name, nodes = self._controls.switch_flow(following)
+        except Exception as e:
+            self.notify(str(e), title="Cannot switch flow", severity="error")
+            return
+        self.query_one(FlowPanel).set_flow(name, nodes)
+        self.notify(f"The next call uses the flow '{name}'.")
+
+    async def action_restart_flow(self) -> None:
+        if await self._controls.restart_flow():
+            self.notify("Restarted the live call's flow from its first node.")
+        else:
+            self.notify("No live call to restart.", severity="warning")

@@ -1,0 +1,229 @@
+"""The TUI's panels; each owns one concern and updates from bus events."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import Counter
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import DataTable, RichLog, Sparkline, Static
+
+from localagent.events import (
+    AvatarChanged,
+    EgressSeen,
+    Event,
+    FunctionCalled,
+    NodeEntered,
+    SessionEnded,
+    SessionStarted,
+    StateChanged,
+    Turn,
+    TurnLatency,
+)
+from localagent.latency import summarize
+
+__all__ = ["EgressPanel", "FlowPanel", "LatencyPanel", "ServicesPanel", "TranscriptPanel"]
+
+
+def _clock(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts).strftime("%H:%M:%S")
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = json.dumps(value, default=str) if not isinstance(value, str) else value
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class FlowPanel(Static):
+    """The flow's nodes with the current one marked, its functions, state, path, last call."""
+
+    def __init__(self, flow_name: str, nodes: list[str], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.border_title = "Flow"
+        self.flow_name, self.nodes = flow_name, nodes
+        self.current: str | None = None
+        self.functions: tuple[str, ...] = ()
+        self.state: dict[str, Any] = {}
+        self.path: list[str] = []
+        self.last_call: FunctionCalled | None = None
+
+    def on_mount(self) -> None:
+        self.refresh_view()
+
+    def set_flow(self, flow_name: str, nodes: list[str]) -> None:
+        self.flow_name, self.nodes = flow_name, nodes
+        self.current, self.functions, self.state, self.path = None, (), {}, []
+        self.last_call = None
+        self.refresh_view()
+
+    def handle(self, event: Event) -> None:
+        if isinstance(event, SessionStarted):
+            self.current, self.state, self.path, self.last_call = None, {}, [], None
+        elif isinstance(event, NodeEntered):
+            self.current, self.functions = event.node, event.functions
+            self.path.append(event.node)
+        elif isinstance(event, StateChanged):
+            self.state = dict(event.state)
+        elif isinstance(event, FunctionCalled):
+            self.last_call = event
+        else:
+            return
+        self.refresh_view()
+
+    def refresh_view(self) -> None:
+        text = Text()
+        text.append(f"{self.flow_name}\n", style="bold")
+        for node in self.nodes:
+            if node == self.current:
+                text.append(f" ▶ {node}\n", style="bold reverse")
+            else:
+                text.append(f"   {node}\n", style="dim" if node not in self.path else "")
+        text.append("functions: ", style="bold")
+        text.append(", ".join(self.functions) or "-")
+        text.append("\nstate: ", style="bold")
+        text.append(" ".join(f"{k}={_short(v, 24)}" for k, v in self.state.items()) or "-")
+        text.append("\npath: ", style="bold")
+        text.append(" > ".join(self.path[-8:]) or "-")
+        if self.last_call:
+            c = self.last_call
+            text.append("\nlast call: ", style="bold")
+            text.append(
+                f"{c.name}({_short(dict(c.arguments), 40)}) = {_short(c.result, 50)}",
+                style="" if c.accepted else "red",
+            )
+        self.update(text)
+
+
+class LatencyPanel(Vertical):
+    """A row per turn, p50/p95 over turns, and a small voice-to-voice chart."""
+
+    COLUMNS = ("time", "VAD", "STT", "turn", "LLM", "tools", "TTS", "avatar", "v2v")
+
+    def compose(self) -> ComposeResult:
+        self.border_title = "Latency (s)"
+        yield DataTable(id="latency-table", zebra_stripes=True, cursor_type="none")
+        yield Static("no turns yet", id="latency-summary")
+        yield Sparkline([], id="latency-chart")
+
+    def on_mount(self) -> None:
+        self.query_one(DataTable).add_columns(*self.COLUMNS)
+        self.turns: list[TurnLatency] = []
+
+    def handle(self, event: Event) -> None:
+        if not isinstance(event, TurnLatency):
+            return
+        self.turns.append(event)
+        row = [_clock(event.at)] + [f"{getattr(event, f):.2f}" for f in TurnLatency.FIELDS]
+        if event.first_turn:
+            row[0] += "*"  # the greeting, timed from connect
+        table = self.query_one(DataTable)
+        table.add_row(*row)
+        table.scroll_end(animate=False)
+        spoken = [t.voice_to_voice for t in self.turns if not t.first_turn]
+        if spoken:
+            s = summarize(spoken)
+            p50_stt = summarize([t.stt for t in self.turns if not t.first_turn])["median"]
+            self.query_one("#latency-summary", Static).update(
+                f"voice-to-voice p50 {s['median']:.2f}  p95 {s['p95']:.2f}  max {s['max']:.2f}"
+                f"  ({len(spoken)} turns; STT p50 {p50_stt:.2f})"
+            )
+            self.query_one(Sparkline).data = spoken[-40:]
+
+
+class TranscriptPanel(RichLog):
+    def on_mount(self) -> None:
+        self.border_title = "Transcript"
+
+    def handle(self, event: Event) -> None:
+        if isinstance(event, Turn):
+            who = Text(
+                "you  " if event.role == "user" else "bot  ",
+                style="bold cyan" if event.role == "user" else "bold green",
+            )
+            line = Text(_clock(event.at) + " ") + who + Text(event.text)
+            if event.interrupted:
+                line.append("  [interrupted]", style="yellow")
+            self.write(line)
+        elif isinstance(event, SessionStarted):
+            self.write(
+                Text(f"{_clock(event.at)} — call started ({event.avatar} avatar)", style="dim")
+            )
+        elif isinstance(event, SessionEnded):
+            self.write(Text(f"{_clock(event.at)} — call ended ({event.reason})", style="dim"))
+
+
+class ServicesPanel(Static):
+    """Connected browsers, the live avatar, and what each model service runs on."""
+
+    def __init__(self, services: dict[str, str], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.border_title = "Session and services"
+        self.services = services
+        self.sessions: dict[str, str] = {}  # id -> live avatar
+
+    def on_mount(self) -> None:
+        self.refresh_view()
+
+    def handle(self, event: Event) -> None:
+        if isinstance(event, SessionStarted):
+            self.sessions[event.session_id] = event.avatar
+        elif isinstance(event, AvatarChanged):
+            self.sessions[event.session_id] = f"{event.live} ({event.reason})"
+        elif isinstance(event, SessionEnded):
+            self.sessions.pop(event.session_id, None)
+        else:
+            return
+        self.refresh_view()
+
+    def set_service(self, name: str, value: str) -> None:
+        self.services[name] = value
+        self.refresh_view()
+
+    def refresh_view(self) -> None:
+        text = Text()
+        text.append(f"browsers: {len(self.sessions)}", style="bold")
+        for sid, avatar in self.sessions.items():
+            text.append(f"\n  {sid}: {avatar} avatar")
+        for name, value in self.services.items():
+            text.append(f"\n{name}: ", style="bold")
+            text.append(value, style="red" if value.startswith("DOWN") else "")
+        self.update(text)
+
+
+class EgressPanel(Static):
+    """What left the machine: TTS audio to Tavus, and any other outbound connection."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.border_title = "Egress"
+        self.connections: Counter[tuple[str, int, bool, str]] = Counter()
+        self.tavus_messages = 0
+        self.tavus_bytes = 0
+
+    def on_mount(self) -> None:
+        self.refresh_view()
+
+    def handle(self, event: Event) -> None:
+        if isinstance(event, EgressSeen):
+            self.connections[(event.host, event.port, event.allowed, event.purpose)] += 1
+            self.refresh_view()
+
+    def add_tavus_audio(self, messages: int, nbytes: int) -> None:
+        self.tavus_messages += messages
+        self.tavus_bytes += nbytes
+        self.refresh_view()
+
+    def refresh_view(self) -> None:
+        text = Text()
+        text.append("to Tavus: ", style="bold")
+        text.append(f"{self.tavus_messages} audio messages, {self.tavus_bytes / 1024:.0f} KiB")
+        text.append("\nother outbound connections: ", style="bold")
+        if not self.connections:
+            text.append("none", style="green")
+        for (host, port, allowed, purpose), n in self.connections.most_common(6):
+            text.append(f"\n  {host}:{port} ×{n} {purpose}", style="" if allowed else "bold red")
+        self.update(text)
