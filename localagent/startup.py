@@ -7,7 +7,7 @@ import errno
 import socket
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
@@ -16,7 +16,10 @@ from localagent.server import AppState
 from localagent.settings import Settings
 from localagent.store import Recorder
 
-__all__ = ["check_port_free", "run_app"]
+if TYPE_CHECKING:
+    from localagent.tui.app import LocalAgentApp
+
+__all__ = ["build_state", "check_port_free", "make_server", "make_tui", "run_app"]
 
 
 def check_port_free(host: str, port: int) -> None:
@@ -72,36 +75,19 @@ async def build_state(settings: Settings) -> tuple[AppState, Recorder | None]:
 def _services(state: AppState) -> dict[str, str]:
     s, e = state.settings, state.runtime.engines
     ollama = state.ollama
-    llm = f"Ollama {s.llm_model} at {s.ollama_host}"
+    host = s.ollama_host.removeprefix("http://").removeprefix("https://")
+    llm = f"Ollama {s.llm_model} @ {host}"
     return {
         "LLM": llm if ollama is None or ollama.ok else f"DOWN {llm}: {ollama.problem}",
-        "STT": f"faster-whisper {e.whisper_model.name} on {e.whisper_device}/"
-        f"{e.whisper_compute_type} ({e.whisper_model.source})",
-        "TTS": f"Piper {e.piper_voice.name} ({e.piper_voice.source})",
-        "avatar": "Tavus, local standing by" if s.wants_tavus() else "local",
+        "STT": f"whisper {e.whisper_model.name} {e.whisper_device}/{e.whisper_compute_type}",
+        "TTS": f"Piper {e.piper_voice.name}",
+        "avatar": "Tavus (local on standby)" if s.wants_tavus() else "local",
     }
 
 
 async def run_app(settings: Settings, *, use_tui: bool, log_level: str) -> None:
-    import uvicorn
-
-    from localagent.server import create_app
-
     state, recorder = await build_state(settings)
-    config = uvicorn.Config(
-        create_app(state),
-        host=settings.host,
-        port=settings.port,
-        log_level="warning",
-        lifespan="on",
-    )
-    server = uvicorn.Server(config)
-
-    def url() -> str:
-        servers = getattr(server, "servers", None)  # exists once it has started
-        port = servers[0].sockets[0].getsockname()[1] if servers else settings.port
-        host = settings.host if ":" not in settings.host else f"[{settings.host}]"
-        return f"http://{host}:{port}/"
+    server, url = make_server(state)
 
     async def announce() -> None:
         while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
@@ -123,7 +109,8 @@ async def run_app(settings: Settings, *, use_tui: bool, log_level: str) -> None:
             recorder.close()
 
 
-async def _run_tui(state: AppState, server: Any, url: Callable[[], str], log_level: str) -> None:
+def make_tui(state: AppState, server: Any, url: Callable[[], str]) -> LocalAgentApp:
+    """The TUI app, serving `server` inside its own event loop until asked to quit."""
     from localagent.controls import AppControls
     from localagent.tui.app import LocalAgentApp
 
@@ -151,6 +138,36 @@ async def _run_tui(state: AppState, server: Any, url: Callable[[], str], log_lev
         serve=serve,
         shutdown=stop,
     )
+    return app
+
+
+def make_server(state: AppState) -> tuple[Any, Callable[[], str]]:
+    """The uvicorn server for the app, and a function giving its URL once it listens."""
+    import uvicorn
+
+    from localagent.server import create_app
+
+    settings = state.settings
+    config = uvicorn.Config(
+        create_app(state),
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+
+    def url() -> str:
+        servers = getattr(server, "servers", None)  # exists once it has started
+        port = servers[0].sockets[0].getsockname()[1] if servers else settings.port
+        host = settings.host if ":" not in settings.host else f"[{settings.host}]"
+        return f"http://{host}:{port}/"
+
+    return server, url
+
+
+async def _run_tui(state: AppState, server: Any, url: Callable[[], str], log_level: str) -> None:
+    app = make_tui(state, server, url)
     logger.remove()
     logger.add(app.log_sink, level=log_level.upper())
     try:
@@ -162,5 +179,4 @@ async def _run_tui(state: AppState, server: Any, url: Callable[[], str], log_lev
             level=log_level.upper(),
             format="{time:HH:mm:ss.SSS} | {level: <7} | {message}",
         )
-        if not done.is_set():
-            await stop()
+        server.should_exit = True

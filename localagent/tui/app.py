@@ -51,9 +51,9 @@ class LocalAgentApp(App[None]):
     FlowPanel, ServicesPanel, EgressPanel, LatencyPanel, TranscriptPanel, #log {
         border: round $primary; padding: 0 1;
     }
-    FlowPanel { height: 1fr; }
-    ServicesPanel { height: auto; max-height: 12; }
-    EgressPanel { height: auto; max-height: 8; }
+    FlowPanel { height: 1fr; min-height: 6; }
+    ServicesPanel { height: auto; max-height: 9; }
+    EgressPanel { height: auto; max-height: 6; }
     LatencyPanel { height: 1fr; min-height: 8; }
     #latency-table { height: 1fr; }
     #latency-summary { height: 1; }
@@ -112,8 +112,8 @@ class LocalAgentApp(App[None]):
                 yield EgressPanel(id="egress")
             with Vertical(id="right"):
                 yield LatencyPanel(id="latency")
-                yield TranscriptPanel(id="transcript", wrap=True, markup=False)
-        yield RichLog(id="log", wrap=True, max_lines=2000)
+                yield TranscriptPanel(id="transcript", wrap=True, markup=False, min_width=20)
+        yield RichLog(id="log", wrap=True, max_lines=2000, min_width=20)
         yield Footer()
 
     def on_mount(self) -> None:

@@ -101,7 +101,9 @@ class FlowPanel(Static):
 class LatencyPanel(Vertical):
     """A row per turn, p50/p95 over turns, and a small voice-to-voice chart."""
 
-    COLUMNS = ("time", "VAD", "STT", "turn", "LLM", "tools", "TTS", "avatar", "v2v")
+    # voice-to-voice first: on a narrow terminal the table is cut on the right.
+    COLUMNS = ("time", "v2v", "VAD", "STT", "turn", "LLM", "tools", "TTS", "avatar")
+    FIGURES = ("voice_to_voice", "vad_wait", "stt", "turn_wait", "llm", "tools", "tts", "avatar")
 
     def compose(self) -> ComposeResult:
         self.border_title = "Latency (s)"
@@ -117,7 +119,7 @@ class LatencyPanel(Vertical):
         if not isinstance(event, TurnLatency):
             return
         self.turns.append(event)
-        row = [_clock(event.at)] + [f"{getattr(event, f):.2f}" for f in TurnLatency.FIELDS]
+        row = [_clock(event.at)] + [f"{getattr(event, f):.2f}" for f in self.FIGURES]
         if event.first_turn:
             row[0] += "*"  # the greeting, timed from connect
         table = self.query_one(DataTable)

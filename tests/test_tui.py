@@ -1,0 +1,264 @@
+"""The TUI: driven by Textual's Pilot over a real call, snapshots, and a real terminal."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from textual.widgets import DataTable, RichLog
+
+from localagent.events import (
+    EgressSeen,
+    EventBus,
+    FunctionCalled,
+    NodeEntered,
+    SessionStarted,
+    StateChanged,
+    Turn,
+    TurnLatency,
+)
+from localagent.settings import Settings
+from localagent.startup import build_state, make_server, make_tui
+from localagent.testing.caller import Caller
+from localagent.testing.fake_ollama import Reply, ThreadedFakeOllama, ToolCall
+from localagent.tui.app import LocalAgentApp
+from localagent.tui.panels import FlowPanel
+
+
+def _text(log: RichLog) -> str:
+    return "\n".join(strip.text for strip in log.lines)
+
+
+async def test_tui_follows_a_real_call(
+    fake_ollama: ThreadedFakeOllama, printer_utterance: np.ndarray, tmp_path: Path
+) -> None:
+    fake_ollama.server.replies.extend(
+        [
+            Reply(text="Hi, I am Ada from the help desk. What can I do for you?"),
+            Reply(tool_calls=(ToolCall("record_issue", {"summary": "printer will not print"}),)),
+            Reply(text="Try switching the printer off and on again."),
+        ]
+    )
+    settings = Settings(port=0, ollama_host=fake_ollama.url, data_dir=tmp_path, avatar="local")
+    state, recorder = await build_state(settings)
+    server, url = make_server(state)
+    app = make_tui(state, server, url)
+    async with app.run_test(size=(120, 40)) as pilot:
+        for _ in range(200):
+            if not app.url.endswith(":0/"):
+                break
+            await pilot.pause(0.05)
+        async with Caller(app.url.rstrip("/")) as caller:
+            await caller.wait_for_voice(since=0.0, timeout=60)
+            await caller.wait_for_silence(quiet_s=1.0, timeout=30)
+            ended = await caller.say(printer_utterance)
+            await caller.wait_for_voice(since=ended + 0.05, timeout=60)
+            await caller.wait_for_silence(quiet_s=1.0, timeout=30)
+            await pilot.pause(0.5)
+            flow = app.query_one(FlowPanel)
+            assert flow.current == "help" and flow.path == ["greet", "help"]
+            assert flow.state == {"issue": "printer will not print"}
+            assert flow.last_call is not None and flow.last_call.name == "record_issue"
+            transcript = _text(app.query_one("#transcript", RichLog))
+            assert "printer" in transcript.lower() and "Ada from the help desk" in transcript
+            table = app.query_one("#latency-table", DataTable)
+            assert table.row_count >= 2  # the greeting and the spoken turn
+            row = table.get_row_at(table.row_count - 1)
+            assert float(row[1]) > 0.2  # voice-to-voice of the spoken turn, in seconds
+            summary = str(app.query_one("#latency-summary").render())
+            assert "voice-to-voice p50" in summary
+        await pilot.press("q")
+        await pilot.pause(0.5)
+    assert server.should_exit
+    if recorder is not None:
+        recorder.close()
+
+
+class FakeControls:
+    def __init__(self) -> None:
+        self.flow = ("booking", ["greet", "party_size", "date_time", "confirm", "goodbye"])
+
+    def flow_names(self) -> list[str]:
+        return ["booking", "helpdesk"]
+
+    def current_flow(self) -> tuple[str, list[str]]:
+        return self.flow
+
+    def switch_flow(self, name: str) -> tuple[str, list[str]]:
+        self.flow = (name, ["greet", "help", "goodbye"])
+        return self.flow
+
+    async def restart_flow(self) -> bool:
+        return False
+
+
+def _demo_events(bus: EventBus) -> None:
+    """A recorded-looking call at fixed times, so snapshots do not change."""
+    t0 = 1_760_000_000.0
+    sid = "a1b2c3d4e5f6"
+    events: list[Any] = [
+        SessionStarted(sid, flow="booking", avatar="local", at=t0),
+        NodeEntered(sid, node="greet", previous=None, functions=("record_name",), at=t0 + 0.1),
+        Turn(
+            sid,
+            role="assistant",
+            text="Hello, Trattoria Locale. What name is the booking under?",
+            at=t0 + 2,
+        ),
+        TurnLatency(
+            sid,
+            vad_wait=0,
+            stt=0,
+            turn_wait=0,
+            llm=0.21,
+            tools=0,
+            tts=0.31,
+            avatar=0.02,
+            voice_to_voice=0.54,
+            first_turn=True,
+            at=t0 + 2,
+        ),
+        Turn(sid, role="user", text="A table for four under Maria, please.", at=t0 + 6),
+        FunctionCalled(
+            sid,
+            node="greet",
+            name="record_name",
+            arguments={"name": "Maria"},
+            result={"status": "ok", "next": "party_size"},
+            at=t0 + 6.5,
+        ),
+        StateChanged(sid, state={"name": "Maria", "today": "Tuesday"}, at=t0 + 6.5),
+        NodeEntered(
+            sid, node="party_size", previous="greet", functions=("record_party_size",), at=t0 + 6.6
+        ),
+        TurnLatency(
+            sid,
+            vad_wait=0.2,
+            stt=0.34,
+            turn_wait=0.27,
+            llm=0.01,
+            tools=0.02,
+            tts=0.08,
+            avatar=0.01,
+            voice_to_voice=0.93,
+            at=t0 + 7,
+        ),
+        Turn(sid, role="assistant", text="Thank you Maria. How many people?", at=t0 + 7),
+        TurnLatency(
+            sid,
+            vad_wait=0.2,
+            stt=0.41,
+            turn_wait=0.19,
+            llm=0.02,
+            tools=0,
+            tts=0.09,
+            avatar=0.01,
+            voice_to_voice=0.92,
+            at=t0 + 12,
+        ),
+        EgressSeen(
+            "", host="203.0.113.9", port=443, allowed=False, purpose="unexpected", at=t0 + 13
+        ),
+    ]
+    for event in events:
+        bus.publish(event)
+
+
+def _demo_app() -> tuple[LocalAgentApp, EventBus]:
+    bus = EventBus()
+    app = LocalAgentApp(
+        url="http://127.0.0.1:7860/",
+        bus=bus,
+        controls=FakeControls(),
+        services={
+            "LLM": "Ollama llama3.2:3b @ 127.0.0.1:11434",
+            "STT": "whisper tiny.en cpu/int8",
+            "TTS": "Piper en_US-joe-medium",
+            "avatar": "local",
+        },
+    )
+    return app, bus
+
+
+@pytest.fixture(autouse=False)
+def utc() -> Iterator[None]:
+    old = os.environ.get("TZ")
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+    yield
+    if old is None:
+        os.environ.pop("TZ", None)
+    else:
+        os.environ["TZ"] = old
+    time.tzset()
+
+
+@pytest.mark.parametrize("size", [(120, 40), (80, 24)])
+def test_main_screen_snapshot(snap_compare: Any, size: tuple[int, int], utc: None) -> None:
+    app, bus = _demo_app()
+
+    async def feed(pilot: Any) -> None:
+        _demo_events(bus)
+        await pilot.pause(0.3)
+
+    assert snap_compare(app, terminal_size=size, run_before=feed)
+
+
+async def test_keys_switch_flow_and_toggle_log() -> None:
+    app, bus = _demo_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f")
+        await pilot.pause(0.1)
+        assert app.query_one(FlowPanel).flow_name == "helpdesk"
+        log = app.query_one("#log")
+        assert not log.display
+        await pilot.press("l")
+        await pilot.pause(0.1)
+        assert log.display
+        await pilot.press("question_mark")
+        await pilot.press("q")
+
+
+TMUX = shutil.which("tmux")
+
+
+@pytest.mark.skipif(
+    not TMUX and not os.environ.get("LOCALAGENT_REQUIRE_TMUX"), reason="tmux is not installed"
+)
+def test_runs_in_tmux_and_quits_cleanly(fake_ollama: ThreadedFakeOllama, tmp_path: Path) -> None:
+    session = f"localagent-test-{os.getpid()}"
+    pidfile = tmp_path / "pid"
+    command = (
+        f"echo $$ > {pidfile}; exec env TERM=screen LOCALAGENT_DATA_DIR={tmp_path} "
+        f"{sys.executable} -m localagent --port 0 --ollama-host {fake_ollama.url}"
+    )
+    subprocess.run(
+        ["tmux", "new-session", "-d", "-s", session, "-x", "100", "-y", "30", command], check=True
+    )
+    try:
+        screen = ""
+        for _ in range(300):
+            screen = subprocess.run(
+                ["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True
+            ).stdout
+            if "Latency" in screen and "http://127.0.0.1:" in screen and ":0/" not in screen:
+                break
+            time.sleep(0.1)
+        assert "Transcript" in screen and "Flow" in screen, screen
+        pid = int(pidfile.read_text())
+        subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
+        for _ in range(100):
+            if not Path(f"/proc/{pid}").exists():
+                break
+            time.sleep(0.1)
+        assert not Path(f"/proc/{pid}").exists(), "localagent still running after q"
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
