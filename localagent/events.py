@@ -23,6 +23,7 @@ __all__ = [
     "SessionEnded",
     "SessionStarted",
     "StateChanged",
+    "TavusAudioSent",
     "Turn",
     "TurnLatency",
 ]
@@ -97,6 +98,13 @@ class TurnLatency(Event):
     first_turn: bool = False  # the greeting, timed from the browser connecting
 
     FIELDS = ("vad_wait", "stt", "turn_wait", "llm", "tools", "tts", "avatar", "voice_to_voice")
+
+
+@dataclass(frozen=True)
+class TavusAudioSent(Event):
+    """One utterance of TTS audio handed to Tavus: the only media that leaves."""
+
+    nbytes: int
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,14 @@ from pipecat.turns.user_turn_strategies import UserTurnStrategies
 from pipecat.workers.runner import WorkerRunner
 
 from localagent.avatar import AvatarStage, create_avatar_stage
-from localagent.events import AvatarChanged, EventBus, SessionEnded, SessionStarted, Turn
+from localagent.events import (
+    AvatarChanged,
+    EventBus,
+    SessionEnded,
+    SessionStarted,
+    TavusAudioSent,
+    Turn,
+)
 from localagent.flow_manager import ObservedFlowManager
 from localagent.flows import LoadedFlow
 from localagent.latency import create_latency_observer
@@ -93,6 +100,8 @@ async def run_session(
     )
     async with aiohttp.ClientSession() as http:
         avatar = info.avatar_stage = create_avatar_stage(settings, http, runtime.journal)
+        if avatar.tavus is not None:
+            avatar.tavus.on_audio_sent = lambda n: bus.publish(TavusAudioSent(info.id, nbytes=n))
         llm = create_llm(settings)
         context = LLMContext()
         aggregators = LLMContextAggregatorPair(

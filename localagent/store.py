@@ -15,12 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from localagent.events import (
+    AvatarChanged,
     Event,
     FunctionCalled,
     NodeEntered,
     SessionEnded,
     SessionStarted,
     StateChanged,
+    TavusAudioSent,
     Turn,
     TurnLatency,
 )
@@ -46,6 +48,20 @@ CREATE TABLE IF NOT EXISTS events (
     PRIMARY KEY (session_id, seq)
 );
 """
+
+
+# Session events kept in the record (egress and avatar changes included: what left the
+# machine is part of the record).
+_RECORDED = (
+    Turn,
+    NodeEntered,
+    FunctionCalled,
+    StateChanged,
+    SessionEnded,
+    TurnLatency,
+    TavusAudioSent,
+    AvatarChanged,
+)
 
 
 def _json(value: Any) -> str:
@@ -114,15 +130,14 @@ class SessionStore:
                 "UPDATE sessions SET ended_at=?, end_reason=?, final_state=? WHERE id=?",
                 (event.at, event.reason, _json(dict(event.final_state)), event.session_id),
             )
-        if isinstance(
-            event, (Turn, NodeEntered, FunctionCalled, StateChanged, SessionEnded, TurnLatency)
-        ):
+        if isinstance(event, _RECORDED):
             payload = {k: v for k, v in asdict(event).items() if k not in ("session_id", "at")}
             db.execute(
                 "INSERT INTO events (session_id, seq, at, kind, payload) VALUES (?, ?, ?, ?, ?)",
                 (event.session_id, seq, event.at, event.kind, _json(payload)),
             )
-        db.commit()
+        if db.in_transaction:
+            db.commit()
 
     def list(self, limit: int = 50) -> list[SessionRecord]:
         with self._connect() as db:

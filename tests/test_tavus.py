@@ -8,6 +8,7 @@ sent and streams video. Every test ends with no conversation left open on the mo
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import signal
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ import numpy as np
 import pytest
 
 from localagent.avatar.journal import TavusJournal
+from localagent.store import SessionStore
 from localagent.testing.app_process import run_app, wait_exit
 from localagent.testing.caller import Caller
 from localagent.testing.fake_ollama import Reply, ThreadedFakeOllama
@@ -104,6 +106,11 @@ async def test_tavus_call_sends_only_tts_audio(
         set(m["properties"]) <= {"modality", "inference_id", "audio", "done", "sample_rate"}
         for m in echoes
     )
+    # The session record counts that audio, and it is what the room received.
+    [session] = SessionStore(data_dir / "sessions.sqlite3").list()
+    recorded = sum(e["nbytes"] for e in session.events if e["kind"] == "TavusAudioSent")
+    received = sum(len(base64.b64decode(m["properties"]["audio"])) for m in echoes)
+    assert recorded > 0 and abs(recorded - received) <= 0.05 * received, (recorded, received)
     # Apart from the audio payload itself, no words of the conversation went out.
     stripped = [
         {**m, "properties": {k: v for k, v in (m.get("properties") or {}).items() if k != "audio"}}

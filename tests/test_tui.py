@@ -75,6 +75,13 @@ async def test_tui_follows_a_real_call(
             assert float(row[1]) > 0.2  # voice-to-voice of the spoken turn, in seconds
             summary = str(app.query_one("#latency-summary").render())
             assert "voice-to-voice p50" in summary
+            # r: the live call goes back to the flow's first node, state emptied.
+            await pilot.press("r")
+            for _ in range(50):
+                if flow.current == "greet":
+                    break
+                await pilot.pause(0.1)
+            assert flow.path == ["greet", "help", "greet"]
         await pilot.press("q")
         await pilot.pause(0.5)
     assert server.should_exit

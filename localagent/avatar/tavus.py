@@ -14,12 +14,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 from loguru import logger
-from pipecat.frames.frames import StartFrame
-from pipecat.processors.frame_processor import FrameProcessorSetup
+from pipecat.frames.frames import (
+    Frame,
+    InterruptionFrame,
+    StartFrame,
+    TTSAudioRawFrame,
+    TTSStoppedFrame,
+)
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessorSetup
 from pipecat.services.ai_service import AIService
 from pipecat.services.tavus.video import TavusVideoService
 from pipecat.transports.tavus.transport import (
@@ -123,6 +130,8 @@ class TavusAvatar(TavusVideoService):
         self._last_video_at = 0.0
         self._watchdog: asyncio.Task[None] | None = None
         self.failure_reason: str | None = None
+        self.on_audio_sent: Callable[[int], None] | None = None  # bytes per utterance
+        self._utterance_bytes = 0
 
     # pipecat's BaseObject types setup() more loosely than FrameProcessor passes it.
     async def setup(self, setup: FrameProcessorSetup) -> None:  # type: ignore[override]
@@ -211,6 +220,17 @@ class TavusAvatar(TavusVideoService):
         await super()._on_participant_left(participant, reason)
         if self.is_usable:
             await self.give_up(f"the Tavus replica left the call ({reason})")
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        # Count what the stock service hands to Tavus: TTS audio, while it is in the room.
+        sending = self._client is not None and self._joined and self.failure_reason is None
+        if sending and isinstance(frame, TTSAudioRawFrame):
+            self._utterance_bytes += len(frame.audio)
+        elif isinstance(frame, (TTSStoppedFrame, InterruptionFrame)) and self._utterance_bytes:
+            if self.on_audio_sent is not None:
+                self.on_audio_sent(self._utterance_bytes)
+            self._utterance_bytes = 0
+        await super().process_frame(frame, direction)
 
     async def give_up(self, reason: str) -> None:
         """Stop using Tavus for this call: end the conversation, report unusable."""

@@ -21,6 +21,7 @@ from localagent.events import (
     SessionEnded,
     SessionStarted,
     StateChanged,
+    TavusAudioSent,
     Turn,
     TurnLatency,
 )
@@ -203,7 +204,7 @@ class EgressPanel(Static):
         super().__init__(**kwargs)
         self.border_title = "Egress"
         self.connections: Counter[tuple[str, int, bool, str]] = Counter()
-        self.tavus_messages = 0
+        self.tavus_utterances = 0
         self.tavus_bytes = 0
 
     def on_mount(self) -> None:
@@ -212,17 +213,19 @@ class EgressPanel(Static):
     def handle(self, event: Event) -> None:
         if isinstance(event, EgressSeen):
             self.connections[(event.host, event.port, event.allowed, event.purpose)] += 1
-            self.refresh_view()
-
-    def add_tavus_audio(self, messages: int, nbytes: int) -> None:
-        self.tavus_messages += messages
-        self.tavus_bytes += nbytes
+        elif isinstance(event, TavusAudioSent):
+            self.tavus_utterances += 1
+            self.tavus_bytes += event.nbytes
+        else:
+            return
         self.refresh_view()
 
     def refresh_view(self) -> None:
         text = Text()
         text.append("to Tavus: ", style="bold")
-        text.append(f"{self.tavus_messages} audio messages, {self.tavus_bytes / 1024:.0f} KiB")
+        text.append(
+            f"{self.tavus_utterances} utterances, {self.tavus_bytes / 1024:.0f} KiB of TTS audio"
+        )
         text.append("\nother outbound connections: ", style="bold")
         if not self.connections:
             text.append("none", style="green")
