@@ -1,11 +1,17 @@
-"""Caller-side voice-to-voice latency of a real localagent call.
+"""Voice-to-voice latency of real calls, stage by stage, against a bare pipecat baseline.
 
-Starts `python -m localagent` against the project's Ollama-compatible test server (or a
-real Ollama with --ollama-host), calls it over WebRTC with an aiortc caller that speaks
-Piper-made utterances, and measures, per turn, the time from the last voiced sample the
-caller sent to the first voiced bot audio it received. Prints median, p95 and max.
+Starts `python -m localagent` and `scripts/bare_pipecat.py` (same models, no flows, observers,
+avatar or TUI) against one LLM server: the project's Ollama-compatible test server with a
+set time to first token and token rate, or a real Ollama with --ollama-host. An aiortc
+caller speaks Piper-made utterances over real WebRTC, alternating calls between the two.
 
-    python scripts/bench.py --turns 10 [--json out.json] [--ollama-host URL --model NAME]
+Prints, for localagent, each stage's median, p95 and max (the figures of
+localagent.latency, read from the session record), the caller-side voice-to-voice of both
+and their ratio, the first turn against the rest (cold start), and the word error rate of
+the live transcripts against transcribing the same WAVs offline with the same model.
+
+    python scripts/bench.py --turns 10 [--json out.json] [--ttft 0.15 --tokens-per-s 40]
+        [--ollama-host URL --model NAME] [-- extra localagent flags]
 """
 
 from __future__ import annotations
@@ -13,14 +19,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
+import os
+import re
 import sys
+import tempfile
+from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
+import jiwer
+
+from localagent.latency import summarize
+from localagent.models import resolve_whisper_model
+from localagent.settings import Settings
+from localagent.store import SessionStore
 from localagent.testing.app_process import run_app
 from localagent.testing.caller import Caller
 from localagent.testing.fake_ollama import ThreadedFakeOllama
-from localagent.testing.speech import synthesize
+from localagent.testing.speech import synthesize, write_wav
 
 UTTERANCES = [
     "My printer will not print anything.",
@@ -29,65 +45,156 @@ UTTERANCES = [
     "My laptop is very slow this morning.",
     "I cannot open the shared folder.",
 ]
+STAGES = [
+    ("vad_wait", "VAD stop wait"),
+    ("stt", "STT (to final transcript)"),
+    ("turn_wait", "end-of-turn wait"),
+    ("llm", "LLM first token"),
+    ("tools", "tools"),
+    ("tts", "TTS first audio"),
+    ("avatar", "avatar to output"),
+    ("voice_to_voice", "voice-to-voice (server)"),
+]
+REPLY = "Thanks. Let me look into that for you right away. Is there anything else?"
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * q
-    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+def normalize(text: str) -> str:
+    return re.sub(r"[^a-z0-9' ]+", " ", text.lower()).strip()
 
 
-async def call(url: str, turns: int) -> list[float]:
-    speech = [synthesize(u) for u in UTTERANCES]
-    latencies: list[float] = []
+async def one_call(url: str, speech: list[Any], turns: list[int]) -> list[float]:
+    """Speak the given utterances in one call; caller-side latency of each."""
+    latencies = []
     async with Caller(url) as caller:
         await caller.wait_for_voice(since=0.0, timeout=120)  # the greeting
         await caller.wait_for_silence(quiet_s=1.0, timeout=120)
-        for i in range(turns):
+        for i in turns:
             ended = await caller.say(speech[i % len(speech)])
             first = await caller.wait_for_voice(since=ended + 0.02, timeout=120)
             latencies.append(first - ended)
-            print(f"turn {i + 1:2d}: {first - ended:.3f}s", file=sys.stderr, flush=True)
             await caller.wait_for_silence(quiet_s=1.0, timeout=120)
     return latencies
+
+
+def offline_transcripts(wavs: list[Path], whisper: str) -> list[str]:
+    from faster_whisper import WhisperModel
+
+    ref = resolve_whisper_model(whisper, Settings().models_dir)
+    model = WhisperModel(str(ref.path), device="cpu", compute_type="int8")
+    return [
+        " ".join(s.text for s in model.transcribe(str(w), language="en")[0]).strip() for w in wavs
+    ]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--turns", type=int, default=10)
+    parser.add_argument("--per-call", type=int, default=5, help="turns per call")
     parser.add_argument("--ollama-host", help="a real Ollama; default: the test server")
     parser.add_argument("--model", default="llama3.2:3b")
-    parser.add_argument("--ttft", type=float, default=0.0, help="test server time to 1st token")
+    parser.add_argument("--ttft", type=float, default=0.15, help="test server first token, s")
+    parser.add_argument("--tokens-per-s", type=float, default=40.0, help="test server rate")
+    parser.add_argument("--whisper-model", default="tiny.en")
     parser.add_argument("--json", type=Path, help="also write the results here")
-    parser.add_argument("app_args", nargs="*", help="extra flags for localagent (after --)")
+    parser.add_argument("app_args", nargs="*", help="extra flags for both servers (after --)")
     args = parser.parse_args()
 
-    def run(ollama_host: str) -> list[float]:
-        flags = ["--ollama-host", ollama_host, "--llm-model", args.model, *args.app_args]
-        with run_app(*flags) as app:
-            if not app.url:
-                raise SystemExit(f"localagent did not start:\n{app.output}")
-            return asyncio.run(call(app.url, args.turns))
+    work = Path(tempfile.mkdtemp(prefix="localagent-bench-"))
+    speech = [synthesize(u) for u in UTTERANCES]
+    wavs = [write_wav(work / f"u{i}.wav", s) for i, s in enumerate(speech)]
+    turns = list(range(args.turns))
+    blocks = [turns[i : i + args.per_call] for i in range(0, len(turns), args.per_call)]
 
-    if args.ollama_host:
-        latencies, llm = run(args.ollama_host), f"Ollama {args.model}"
-    else:
-        with ThreadedFakeOllama(models=(args.model,), ttft_s=args.ttft) as fake:
-            latencies, llm = run(fake.url), f"test server (ttft {args.ttft:.2f}s)"
+    with ExitStack() as stack:
+        if args.ollama_host:
+            llm_url, llm = args.ollama_host, f"Ollama {args.model} at {args.ollama_host}"
+        else:
+            # Every reply is the same sentence, so both servers speak the same amount.
+            fake = stack.enter_context(
+                ThreadedFakeOllama(
+                    models=(args.model,),
+                    ttft_s=args.ttft,
+                    tokens_per_s=args.tokens_per_s,
+                    default_reply=REPLY,
+                )
+            )
+            llm_url = fake.url
+            llm = f"test server (first token {args.ttft:.2f} s, {args.tokens_per_s:.0f} tok/s)"
+        flags = ["--ollama-host", llm_url, "--llm-model", args.model, *args.app_args]
+        data = work / "data"
+        app = stack.enter_context(run_app(*flags, env={"LOCALAGENT_DATA_DIR": str(data)}))
+        bare = stack.enter_context(_run_bare(*flags))
+        for proc in (app, bare):
+            if not proc.url:
+                raise SystemExit(f"a server did not start:\n{proc.output}")
+        ours: list[float] = []
+        base: list[float] = []
+        for block in blocks:  # alternate whole calls so neither side warms the other
+            ours += asyncio.run(one_call(app.url, speech, block))
+            base += asyncio.run(one_call(bare.url, speech, block))
+            print(f"{len(ours)}/{args.turns} turns", file=sys.stderr, flush=True)
 
-    rows = {
-        "median": statistics.median(latencies),
-        "p95": percentile(latencies, 0.95),
-        "max": max(latencies),
+    sessions = SessionStore(data / "sessions.sqlite3").list()
+    latency = [
+        e
+        for s in reversed(sessions)
+        for e in s.events
+        if e["kind"] == "TurnLatency" and not e["first_turn"]
+    ]
+    heard = " ".join(t["text"] for s in reversed(sessions) for t in s.turns if t["role"] == "user")
+    said = " ".join(UTTERANCES[i % len(UTTERANCES)] for i in turns)
+    offline = offline_transcripts(wavs, args.whisper_model)
+    offline_said = " ".join(offline[i % len(offline)] for i in turns)
+    wer_live = jiwer.wer(normalize(said), normalize(heard))
+    wer_offline = jiwer.wer(normalize(said), normalize(offline_said))
+
+    rows = {key: summarize([e[key] for e in latency]) for key, _ in STAGES}
+    rows["caller_v2v"] = summarize(ours)
+    rows["bare_caller_v2v"] = summarize(base)
+    ratio = rows["caller_v2v"]["median"] / rows["bare_caller_v2v"]["median"]
+    extra_ms = (rows["caller_v2v"]["median"] - rows["bare_caller_v2v"]["median"]) * 1000
+    cold = ours[0] / summarize(ours[1:])["median"] if len(ours) > 1 else float("nan")
+
+    print(f"\nlocalagent, {len(ours)} turns, {os.cpu_count()} CPUs, LLM: {llm}")
+    print(f"{'stage (seconds)':<38}{'median':>8}{'p95':>8}{'max':>8}")
+    labels = dict(STAGES) | {
+        "caller_v2v": "voice-to-voice (caller)",
+        "bare_caller_v2v": "bare pipecat voice-to-voice (caller)",
     }
-    print(f"\nvoice-to-voice, caller side, {len(latencies)} turns, LLM: {llm}")
-    print(f"{'stat':<8}{'seconds':>9}")
-    for name, value in rows.items():
-        print(f"{name:<8}{value:>9.3f}")
+    for key, label in labels.items():
+        r = rows[key]
+        print(f"{label:<38}{r['median']:>8.3f}{r['p95']:>8.3f}{r['max']:>8.3f}")
+    print(f"overhead ratio (median, caller): {ratio:.3f} ({extra_ms:+.0f} ms)")
+    print(f"first turn / later turns (cold start): {cold:.2f}")
+    print(
+        f"word error rate: live {wer_live:.1%}, offline {wer_offline:.1%} "
+        f"(whisper {args.whisper_model})"
+    )
     if args.json:
-        args.json.write_text(json.dumps({"llm": llm, "turns": latencies, **rows}, indent=2))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "llm": llm,
+                    "turns": len(ours),
+                    "stages": rows,
+                    "caller_turns": ours,
+                    "bare_caller_turns": base,
+                    "overhead_ratio": ratio,
+                    "overhead_ms": extra_ms,
+                    "cold_start_ratio": cold,
+                    "wer_live": wer_live,
+                    "wer_offline": wer_offline,
+                    "heard": heard,
+                },
+                indent=2,
+            )
+        )
     return 0
+
+
+def _run_bare(*flags: str) -> Any:
+    """The bare baseline, as a subprocess with the same helper as localagent."""
+    return run_app(*flags, entry=[str(Path(__file__).with_name("bare_pipecat.py"))])
 
 
 if __name__ == "__main__":

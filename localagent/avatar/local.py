@@ -72,6 +72,7 @@ class LocalAvatar(FrameProcessor):
         # Audio (bytes, context id, when it may play) and frames waiting behind it, in order.
         self._queue: deque[tuple[bytes, str | None, float] | Frame] = deque()
         self._ticker: asyncio.Task[None] | None = None
+        self._speech_starts = asyncio.Event()
         self._mouth = 0.0
         self._blink_until = 0.0
         self._next_blink = time.monotonic() + 2.0
@@ -99,6 +100,8 @@ class LocalAvatar(FrameProcessor):
             await self._stop_ticker()
             await self.push_frame(frame, direction)
         elif isinstance(frame, TTSAudioRawFrame):
+            if not self.speaking and not self._render_delay_s:
+                self._speech_starts.set()  # start speaking now, not at the next tick
             self._queue.append((frame.audio, frame.context_id, self._ready_at()))
         elif isinstance(frame, SystemFrame) or not self._queue:
             if isinstance(frame, EndFrame):
@@ -139,7 +142,12 @@ class LocalAvatar(FrameProcessor):
             delay = next_at - time.monotonic()
             if delay < -5 * period:  # fell far behind (a stall): restart the schedule
                 next_at = time.monotonic()
-            await asyncio.sleep(max(0.0, delay))
+            try:
+                await asyncio.wait_for(self._speech_starts.wait(), timeout=max(0.0, delay))
+                next_at = time.monotonic() - period  # re-anchor the frame clock on speech
+            except TimeoutError:
+                pass
+            self._speech_starts.clear()
 
     def _ready_at(self) -> float:
         ready = time.monotonic() + self._render_delay_s

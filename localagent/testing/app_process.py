@@ -43,13 +43,18 @@ def _pump(app: AppProcess, ready: threading.Event) -> None:
 
 @contextmanager
 def run_app(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 120.0, fake_daily: bool = False
+    *args: str,
+    env: dict[str, str] | None = None,
+    timeout: float = 120.0,
+    fake_daily: bool = False,
+    entry: list[str] | None = None,
 ) -> Iterator[AppProcess]:
     """Run the app with `args`; yields once it prints its URL (or exits).
 
     `fake_daily` runs it with daily-python replaced by `localagent.testing.fake_daily`.
+    `entry` replaces `-m localagent` (a script that prints the same ready line).
     """
-    entry = ["-m", "localagent"]
+    entry = entry or ["-m", "localagent"]
     if fake_daily:
         entry = [
             "-c",

@@ -59,12 +59,14 @@ class FakeOllama:
         replies: list[Reply] | None = None,
         ttft_s: float = 0.0,
         tokens_per_s: float = 0.0,
+        default_reply: str | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
         self.models = models
         self.replies: deque[Reply] = deque(replies or [])
         self.ttft_s = ttft_s
+        self.default_reply = default_reply
         self.tokens_per_s = tokens_per_s
         self.requests: list[dict[str, Any]] = []
         self.request_event = asyncio.Event()
@@ -112,6 +114,8 @@ class FakeOllama:
     def _next_reply(self, request: dict[str, Any]) -> Reply:
         if self.replies:
             return self.replies.popleft()
+        if self.default_reply is not None:
+            return Reply(text=self.default_reply)
         heard = _last_user_text(request.get("messages", [])).strip()
         if heard:
             return Reply(text=f"You said: {heard}. What else can I do for you?")
