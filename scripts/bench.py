@@ -23,6 +23,7 @@ import os
 import re
 import sys
 import tempfile
+import time
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,12 @@ UTTERANCES = [
     "The wifi in the office keeps dropping.",
     "My laptop is very slow this morning.",
     "I cannot open the shared folder.",
+    # Spoken with a pause in the middle (PAUSE_S of silence at the "|"): a bot that answers
+    # during the pause has cut the caller off.
+    "I need some help with | my email account.",
+    "The screen in the meeting room | shows no picture.",
 ]
+PAUSE_S = 0.7
 STAGES = [
     ("vad_wait", "VAD stop wait"),
     ("stt", "STT (to final transcript)"),
@@ -62,18 +68,35 @@ def normalize(text: str) -> str:
     return re.sub(r"[^a-z0-9' ]+", " ", text.lower()).strip()
 
 
-async def one_call(url: str, speech: list[Any], turns: list[int]) -> list[float]:
-    """Speak the given utterances in one call; caller-side latency of each."""
-    latencies = []
+def speak(text: str) -> Any:
+    """PCM of an utterance; a "|" becomes PAUSE_S of silence."""
+    import numpy as np
+
+    parts = [synthesize(p.strip()) for p in text.split("|")]
+    gap = np.zeros(int(48000 * PAUSE_S), dtype=np.int16)
+    out = parts[0]
+    for part in parts[1:]:
+        out = np.concatenate([out, gap, part])
+    return out
+
+
+async def one_call(url: str, speech: list[Any], turns: list[int]) -> tuple[list[float], int]:
+    """Speak the given utterances in one call: caller-side latency of each turn the bot
+    let finish, and how many times it started talking before the caller had finished."""
+    latencies, cut_ins = [], 0
     async with Caller(url) as caller:
         await caller.wait_for_voice(since=0.0, timeout=120)  # the greeting
         await caller.wait_for_silence(quiet_s=1.0, timeout=120)
         for i in turns:
+            started = time.monotonic()
             ended = await caller.say(speech[i % len(speech)])
-            first = await caller.wait_for_voice(since=ended + 0.02, timeout=120)
-            latencies.append(first - ended)
+            if any(a.at < ended for a in caller.voiced_since(started + 0.1)):
+                cut_ins += 1
+            else:
+                first = await caller.wait_for_voice(since=ended + 0.02, timeout=120)
+                latencies.append(first - ended)
             await caller.wait_for_silence(quiet_s=1.0, timeout=120)
-    return latencies
+    return latencies, cut_ins
 
 
 def offline_transcripts(wavs: list[Path], whisper: str) -> list[str]:
@@ -100,7 +123,7 @@ def main() -> int:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="localagent-bench-"))
-    speech = [synthesize(u) for u in UTTERANCES]
+    speech = [speak(u) for u in UTTERANCES]
     wavs = [write_wav(work / f"u{i}.wav", s) for i, s in enumerate(speech)]
     turns = list(range(args.turns))
     blocks = [turns[i : i + args.per_call] for i in range(0, len(turns), args.per_call)]
@@ -129,10 +152,13 @@ def main() -> int:
                 raise SystemExit(f"a server did not start:\n{proc.output}")
         ours: list[float] = []
         base: list[float] = []
+        cut_ins = base_cut_ins = 0
         for block in blocks:  # alternate whole calls so neither side warms the other
-            ours += asyncio.run(one_call(app.url, speech, block))
-            base += asyncio.run(one_call(bare.url, speech, block))
-            print(f"{len(ours)}/{args.turns} turns", file=sys.stderr, flush=True)
+            latencies, cuts = asyncio.run(one_call(app.url, speech, block))
+            ours, cut_ins = ours + latencies, cut_ins + cuts
+            latencies, cuts = asyncio.run(one_call(bare.url, speech, block))
+            base, base_cut_ins = base + latencies, base_cut_ins + cuts
+            print(f"{block[-1] + 1}/{args.turns} turns", file=sys.stderr, flush=True)
 
     sessions = SessionStore(data / "sessions.sqlite3").list()
     latency = [
@@ -142,7 +168,7 @@ def main() -> int:
         if e["kind"] == "TurnLatency" and not e["first_turn"]
     ]
     heard = " ".join(t["text"] for s in reversed(sessions) for t in s.turns if t["role"] == "user")
-    said = " ".join(UTTERANCES[i % len(UTTERANCES)] for i in turns)
+    said = " ".join(UTTERANCES[i % len(UTTERANCES)].replace("|", "") for i in turns)
     offline = offline_transcripts(wavs, args.whisper_model)
     offline_said = " ".join(offline[i % len(offline)] for i in turns)
     wer_live = jiwer.wer(normalize(said), normalize(heard))
@@ -166,6 +192,11 @@ def main() -> int:
         print(f"{label:<38}{r['median']:>8.3f}{r['p95']:>8.3f}{r['max']:>8.3f}")
     print(f"overhead ratio (median, caller): {ratio:.3f} ({extra_ms:+.0f} ms)")
     print(f"first turn / later turns (cold start): {cold:.2f}")
+    paused = sum("|" in UTTERANCES[i % len(UTTERANCES)] for i in turns)
+    print(
+        f"cut the caller off: {cut_ins} of {len(turns)} turns ({paused} with a "
+        f"{PAUSE_S:.1f} s pause mid-sentence); bare pipecat: {base_cut_ins}"
+    )
     print(
         f"word error rate: live {wer_live:.1%}, offline {wer_offline:.1%} "
         f"(whisper {args.whisper_model})"
@@ -184,6 +215,8 @@ def main() -> int:
                     "cold_start_ratio": cold,
                     "wer_live": wer_live,
                     "wer_offline": wer_offline,
+                    "cut_ins": cut_ins,
+                    "bare_cut_ins": base_cut_ins,
                     "heard": heard,
                 },
                 indent=2,
