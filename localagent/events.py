@@ -97,8 +97,6 @@ class TurnLatency(Event):
     voice_to_voice: float
     first_turn: bool = False  # the greeting, timed from the browser connecting
 
-    FIELDS = ("vad_wait", "stt", "turn_wait", "llm", "tools", "tts", "avatar", "voice_to_voice")
-
 
 @dataclass(frozen=True)
 class TavusAudioSent(Event):
