@@ -17,7 +17,7 @@ from localagent.events import EgressSeen, EventBus
 
 __all__ = ["watch_egress"]
 
-_target: dict[str, Any] = {"bus": None, "allowed": frozenset()}
+_target: dict[str, Any] = {"bus": None, "tavus": False}
 
 
 def _is_local(host: str) -> bool:
@@ -40,22 +40,25 @@ def _hook(event: str, args: tuple[Any, ...]) -> None:
     host, port = str(address[0]), int(address[1])
     if _is_local(host):
         return
-    allowed = host in _target["allowed"]
+    # The hook sees resolved addresses, not host names, so it cannot tell Tavus's API from
+    # anything else: with the Tavus avatar on, outbound connections are expected (and
+    # labelled so); with it off, every one is unexpected.
+    tavus = bool(_target["tavus"])
     bus.publish(
         EgressSeen(
             "",
             host=host,
             port=port,
-            allowed=allowed,
-            purpose="allowed" if allowed else "unexpected",
+            allowed=tavus,
+            purpose="Tavus avatar on" if tavus else "unexpected",
         )
     )
 
 
-def watch_egress(bus: EventBus, allowed_addresses: frozenset[str] = frozenset()) -> None:
+def watch_egress(bus: EventBus, *, tavus_enabled: bool) -> None:
     """Publish non-loopback connections on `bus`. Audit hooks cannot be removed, so the
     hook is installed once per process; later calls retarget it."""
     first = _target["bus"] is None
-    _target.update(bus=bus, allowed=allowed_addresses)
+    _target.update(bus=bus, tavus=tavus_enabled)
     if first:
         sys.addaudithook(_hook)

@@ -59,7 +59,6 @@ class SessionInfo:
 
     pc_id: str
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
-    notices: list[str] = field(default_factory=list)
     avatar_stage: AvatarStage | None = None
     flow: LoadedFlow | None = None
     flow_manager: FlowManager | None = None
@@ -164,7 +163,6 @@ async def run_session(
             status = await probe_ollama(settings.ollama_host, settings.llm_model)
             if not status.ok:
                 logger.warning(f"session {info.id}: {status.problem} fix: {status.fix}")
-                info.notices.append(status.problem)
                 await worker.queue_frames([TTSSpeakFrame(status.spoken)])
                 return
             await flow_manager.initialize(flow.flow.initial_node)
@@ -179,10 +177,9 @@ async def run_session(
         @worker.event_handler("on_pipeline_error")
         async def on_error(_worker: object, frame: ErrorFrame) -> None:
             logger.warning(f"session {info.id}: {frame.error}")
-            if _is_llm_error(frame):
+            if frame.processor is llm:
                 status = await probe_ollama(settings.ollama_host, settings.llm_model)
                 if not status.ok:
-                    info.notices.append(status.problem)
                     await worker.queue_frames([TTSSpeakFrame(status.spoken)])
 
         bus.publish(SessionStarted(info.id, flow=flow.name, avatar=avatar.live))
@@ -223,8 +220,3 @@ def _publish_turns(aggregators: LLMContextAggregatorPair, bus: EventBus, session
                     interrupted=bool(message.interrupted),
                 )
             )
-
-
-def _is_llm_error(frame: ErrorFrame) -> bool:
-    processor = getattr(frame, "processor", None)
-    return "LLM" in type(processor).__name__ if processor is not None else False

@@ -63,7 +63,7 @@ async def build_state(settings: Settings) -> tuple[AppState, Recorder | None]:
     key = settings.tavus_api_key.get_secret_value() if settings.tavus_api_key else None
     await end_orphaned_conversations(journal, key)
     bus = EventBus()
-    watch_egress(bus)
+    watch_egress(bus, tavus_enabled=settings.wants_tavus())
     recorder = None
     if settings.record_sessions:
         recorder = Recorder(SessionStore(settings.data_dir / "sessions.sqlite3"))

@@ -194,26 +194,12 @@ class Recorder:
         self._queue.put(None)
         self._thread.join(10)
 
-    def flush(self, timeout: float = 5.0) -> None:
-        """Wait until everything published so far is on disk."""
-        done = threading.Event()
-        self._queue.put(_Marker(done))  # type: ignore[arg-type]
-        done.wait(timeout)
-
     def _run(self) -> None:
         db = self.store._connect()
         try:
             while (event := self._queue.get()) is not None:
-                if isinstance(event, _Marker):
-                    event.done.set()
-                    continue
                 seq = self._seq.get(event.session_id, 0) + 1
                 self._seq[event.session_id] = seq
                 self.store.write(db, event, seq)
         finally:
             db.close()
-
-
-@dataclass(frozen=True)
-class _Marker:
-    done: threading.Event

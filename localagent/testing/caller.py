@@ -11,7 +11,6 @@ import contextlib
 import fractions
 import json
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,7 +95,6 @@ class Caller:
         self._pc: RTCPeerConnection | None = None
         self._mic = _MicrophoneTrack()
         self._readers: list[asyncio.Task[None]] = []
-        self.on_audio: Callable[[ReceivedAudio], None] | None = None
 
     # -- call setup --------------------------------------------------------------------------
 
@@ -202,8 +200,6 @@ class Caller:
             samples = frame.to_ndarray().astype(np.float32) / 32768.0
             item = ReceivedAudio(time.monotonic(), float(np.sqrt(np.mean(samples**2))))
             self.audio.append(item)
-            if self.on_audio:
-                self.on_audio(item)
 
     async def _read_video(self, track: MediaStreamTrack) -> None:
         while True:
