@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +61,14 @@ async def converse(app: AppProcess, lines: list[np.ndarray], end_timeout: float 
             await asyncio.sleep(0.2)
 
 
+def flow_app(
+    flow: str, ollama: ThreadedFakeOllama, data_dir: Path
+) -> AbstractContextManager[AppProcess]:
+    return run_app(
+        "--flow", flow, "--ollama-host", ollama.url, env={"LOCALAGENT_DATA_DIR": str(data_dir)}
+    )
+
+
 def the_session(data_dir: Path) -> SessionRecord:
     sessions = SessionStore(data_dir / "sessions.sqlite3").list()
     assert len(sessions) == 1
@@ -81,9 +90,7 @@ async def test_booking_main_path(
             Reply(text="You are booked, Maria. Goodbye!"),
         ]
     )
-    with run_app(
-        "--flow", "booking", "--ollama-host", ollama.url, env={"LOCALAGENT_DATA_DIR": str(tmp_path)}
-    ) as app:
+    with flow_app("booking", ollama, tmp_path) as app:
         await converse(app, [utterances["booking"], utterances["yes"]])
     session = the_session(tmp_path)
     assert session.path == ["greet", "party_size", "date_time", "confirm", "goodbye"]
@@ -129,9 +136,7 @@ async def test_booking_refusals_changes_and_a_confused_llm(
             Reply(text="All done, Maria. Goodbye!"),
         ]
     )
-    with run_app(
-        "--flow", "booking", "--ollama-host", ollama.url, env={"LOCALAGENT_DATA_DIR": str(tmp_path)}
-    ) as app:
+    with flow_app("booking", ollama, tmp_path) as app:
         await converse(app, [utterances["booking"], utterances["tuesday"]])
     session = the_session(tmp_path)
     assert session.path == [
@@ -186,9 +191,7 @@ async def test_triage_billing_branch(
             Reply(text="Thanks for calling Acme Fibre. Goodbye!"),
         ]
     )
-    with run_app(
-        "--flow", "triage", "--ollama-host", ollama.url, env={"LOCALAGENT_DATA_DIR": str(tmp_path)}
-    ) as app:
+    with flow_app("triage", ollama, tmp_path) as app:
         await converse(app, [utterances["billing"], utterances["invoice"], utterances["thanks"]])
     session = the_session(tmp_path)
     assert session.path == ["triage", "billing", "goodbye"]
@@ -211,9 +214,7 @@ async def test_triage_global_transfer_from_any_node(
             Reply(text="I will pass you to a colleague now. Goodbye!"),
         ]
     )
-    with run_app(
-        "--flow", "triage", "--ollama-host", ollama.url, env={"LOCALAGENT_DATA_DIR": str(tmp_path)}
-    ) as app:
+    with flow_app("triage", ollama, tmp_path) as app:
         await converse(app, [utterances["billing"], utterances["person"]])
     session = the_session(tmp_path)
     assert session.path == ["triage", "technical", "handoff"]
@@ -231,9 +232,7 @@ async def test_a_killed_process_keeps_the_turns_already_spoken(
             Reply(text="Thank you Maria. How many people is the table for?"),
         ]
     )
-    with run_app(
-        "--flow", "booking", "--ollama-host", ollama.url, env={"LOCALAGENT_DATA_DIR": str(tmp_path)}
-    ) as app:
+    with flow_app("booking", ollama, tmp_path) as app:
         async with Caller(app.url) as caller:
             await caller.wait_for_voice(since=0.0, timeout=60)
             await caller.wait_for_silence(quiet_s=1.0, timeout=60)

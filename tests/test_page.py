@@ -6,6 +6,7 @@ import os
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -24,6 +25,25 @@ pytestmark = [
         reason="Debian chromium is not installed (sudo apt-get install chromium)",
     ),
 ]
+
+
+async def launch_chromium(pw: Any, mic: Path | None = None) -> Any:
+    """Headless Debian Chromium with a fake camera and microphone (`mic`: a WAV it loops),
+    and none of its background calls home (this machine has no network)."""
+    args = [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        "--autoplay-policy=no-user-gesture-required",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+    ]
+    if mic is not None:
+        args.append(f"--use-file-for-fake-audio-capture={mic}")
+    return await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
 
 
 def artifacts(tmp_path: Path) -> Path:
@@ -48,22 +68,7 @@ async def test_page_connects_and_plays_avatar(
     console_errors: list[str] = []
 
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--use-fake-ui-for-media-stream",
-                "--use-fake-device-for-media-stream",
-                f"--use-file-for-fake-audio-capture={wav}",
-                "--autoplay-policy=no-user-gesture-required",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
+        browser = await launch_chromium(pw, mic=wav)
         try:
             page = await browser.new_page(viewport={"width": 1280, "height": 800})
             page.on("console", lambda m: m.type == "error" and console_errors.append(m.text))
@@ -124,17 +129,7 @@ async def test_page_shows_tavus_failover(fake_ollama: ThreadedFakeOllama, tmp_pa
         }
         with run_app("--ollama-host", fake_ollama.url, env=env, fake_daily=True) as app:
             async with async_playwright() as pw:
-                browser = await pw.chromium.launch(
-                    executable_path=CHROMIUM,
-                    headless=True,
-                    args=[
-                        "--no-sandbox",
-                        "--disable-gpu",
-                        "--use-fake-ui-for-media-stream",
-                        "--use-fake-device-for-media-stream",
-                        "--disable-background-networking",
-                    ],
-                )
+                browser = await launch_chromium(pw)
                 try:
                     page = await browser.new_page(viewport={"width": 1280, "height": 800})
                     await page.goto(app.url + "/")
