@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import signal
 import sys
 from typing import Any
@@ -13,9 +12,10 @@ from loguru import logger
 from pydantic import ValidationError
 
 from localagent.commands import SUBCOMMANDS, run_subcommand
+from localagent.config_file import check_config_file
 from localagent.errors import ConfigError, LocalAgentError
+from localagent.redact import redact, register_secret
 from localagent.settings import Settings
-from localagent.startup import run_app
 
 __all__ = ["build_parser", "main"]
 
@@ -26,13 +26,19 @@ _FLAGS: dict[str, dict[str, Any]] = {
     "flow": {"help": "flow name in flows/ or path to a flow file"},
     "ollama_host": {"help": "Ollama base URL (env OLLAMA_HOST)"},
     "llm_model": {"help": "Ollama model (env LOCALAGENT_LLM_MODEL)"},
+    "llm_timeout": {"type": float, "help": "seconds Ollama may go silent mid-turn (default 20)"},
     "whisper_model": {"help": "faster-whisper size name or CTranslate2 model dir"},
     "whisper_device": {"choices": ["auto", "cpu", "cuda"]},
     "whisper_compute_type": {"help": "CTranslate2 compute type (default auto)"},
     "piper_voice": {"help": "Piper voice name or path to an .onnx"},
     "models_dir": {"help": "where to look for models (default ./models)"},
     "avatar": {"choices": ["auto", "tavus", "local"]},
-    "turn_stop": {"choices": ["speech-timeout", "smart-turn"]},
+    "turn_stop": {"choices": ["auto", "speech-timeout", "smart-turn"]},
+    "offline": {"action": "store_true", "help": "allow no connection off this machine"},
+    "require_token": {"action": "store_true", "help": "ask for the per-run token on loopback too"},
+    "max_sessions": {"type": int, "help": "concurrent calls allowed (default 1)"},
+    "user_speech_timeout": {"type": float, "help": "speech-timeout: silence that ends a turn"},
+    "smart_turn_stop_secs": {"type": float, "help": "smart-turn: longest wait when unfinished"},
 }
 
 
@@ -50,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _settings_from(args: argparse.Namespace) -> Settings:
     overrides = {k: v for k in _FLAGS if (v := getattr(args, k)) is not None}
+    check_config_file()
     try:
         settings = Settings(**overrides)
     except ValidationError as e:
@@ -57,9 +64,11 @@ def _settings_from(args: argparse.Namespace) -> Settings:
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()
         )
         raise ConfigError(
-            f"Invalid settings: {problems}",
+            redact(f"Invalid settings: {problems}"),
             "check the flags, .env and environment variables named above",
         ) from None
+    if settings.tavus_api_key is not None:
+        register_secret(settings.tavus_api_key.get_secret_value())
     if settings.avatar == "tavus" and not settings.wants_tavus():
         raise ConfigError(
             "--avatar tavus needs TAVUS_API_KEY and TAVUS_REPLICA_ID.",
@@ -68,10 +77,18 @@ def _settings_from(args: argparse.Namespace) -> Settings:
     return settings
 
 
+def _write_stderr(message: str) -> None:
+    sys.stderr.write(redact(message))
+    sys.stderr.flush()
+
+
 def _configure_logging(level: str) -> None:
     logger.remove()
     logger.add(
-        sys.stderr, level=level.upper(), format="{time:HH:mm:ss.SSS} | {level: <7} | {message}"
+        _write_stderr,
+        level=level.upper(),
+        format="{time:HH:mm:ss.SSS} | {level: <7} | {message}",
+        diagnose=False,  # no local variables (which may hold keys) in tracebacks
     )
 
 
@@ -89,13 +106,14 @@ def main(argv: list[str] | None = None) -> int:
     # make that handler end the process the way Ctrl-C does: cleanly, with status 0.
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     _configure_logging(args.log_level)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach a model hub by accident
     try:
         settings = _settings_from(args)
         use_tui = not args.no_tui and sys.stdin.isatty() and sys.stdout.isatty()
+        from localagent.startup import run_app  # pipecat and the models: not for subcommands
+
         asyncio.run(run_app(settings, use_tui=use_tui, log_level=args.log_level))
     except LocalAgentError as e:
-        print(f"localagent: {e}", file=sys.stderr)
+        print(redact(f"localagent: {e}"), file=sys.stderr)
         return 2 if isinstance(e, ConfigError) else 1
     except KeyboardInterrupt:
         pass

@@ -1,4 +1,5 @@
-"""The sub-commands: `flows check|show` and `sessions list|show|export`."""
+"""The sub-commands: `flows check|show`, `sessions list|show|export`; `models`, `doctor`
+and `config` live in their own modules and are dispatched from here."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from localagent.settings import Settings
 
 __all__ = ["SUBCOMMANDS", "run_subcommand"]
 
-SUBCOMMANDS = ("flows", "sessions")
+SUBCOMMANDS = ("flows", "sessions", "models", "doctor", "config")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -41,6 +42,18 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def run_subcommand(argv: list[str]) -> int:
+    if argv[0] == "models":
+        from localagent.model_hub import models_main
+
+        return models_main(argv[1:])
+    if argv[0] == "doctor":
+        from localagent.doctor import doctor_main
+
+        return doctor_main(argv[1:])
+    if argv[0] == "config":
+        from localagent.config_file import config_main
+
+        return config_main(argv[1:])
     args = _parser().parse_args(argv)
     settings = Settings()
     if args.group == "flows":

@@ -15,6 +15,7 @@ from loguru import logger
 
 from localagent.models import ResolvedModel, resolve_piper_voice, resolve_whisper_model
 from localagent.settings import Settings
+from localagent.turns import TurnStop, choose_turn_stop
 
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel
@@ -31,6 +32,7 @@ class Engines:
     whisper_compute_type: str
     piper: PiperVoice
     piper_voice: ResolvedModel
+    turn_stop: TurnStop
     load_seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -72,6 +74,11 @@ def load_engines(settings: Settings) -> Engines:
         pass
     timings["piper"] = time.perf_counter() - t0
 
+    t0 = time.perf_counter()
+    turn_stop = choose_turn_stop(settings)
+    timings["turn"] = time.perf_counter() - t0
+    logger.info(f"end of turn: {turn_stop.describe()}")
+
     logger.info(
         f"Whisper {whisper_ref.name} ({whisper_ref.source}, {device}/{compute_type}) and "
         f"Piper {voice_ref.name} ({voice_ref.source}) loaded in "
@@ -84,5 +91,6 @@ def load_engines(settings: Settings) -> Engines:
         whisper_compute_type=compute_type,
         piper=voice,
         piper_voice=voice_ref,
+        turn_stop=turn_stop,
         load_seconds=timings,
     )

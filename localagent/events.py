@@ -21,6 +21,7 @@ __all__ = [
     "FunctionCalled",
     "NodeEntered",
     "SessionEnded",
+    "ServiceFault",
     "SessionStarted",
     "StateChanged",
     "TavusAudioSent",
@@ -113,6 +114,15 @@ class EgressSeen(Event):
     port: int
     allowed: bool
     purpose: str
+
+
+@dataclass(frozen=True)
+class ServiceFault(Event):
+    """A model service failed during a call (the call goes on)."""
+
+    service: str  # "LLM", "STT", "TTS", or the processor's name
+    error: str
+    apology: str = ""  # what the avatar said about it, if anything
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 import aiohttp
 
-__all__ = ["OllamaStatus", "probe_ollama"]
+__all__ = ["OllamaStatus", "load_model", "probe_ollama"]
 
 
 @dataclass(frozen=True)
@@ -52,3 +53,22 @@ async def probe_ollama(host: str, model: str, timeout_s: float = 2.0) -> OllamaS
             "for the configured model, then call again.",
         )
     return OllamaStatus(ok=True, version=version)
+
+
+async def load_model(host: str, model: str, timeout_s: float = 300.0) -> float | None:
+    """Ask Ollama to load `model` into memory now (an empty generate request), so the first
+    turn does not wait for it. Seconds taken, or None if Ollama refused; never raises."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    try:
+        timeout = aiohttp.ClientTimeout(total=timeout_s)
+        body = {"model": model, "keep_alive": "30m"}
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as http,
+            http.post(f"{host.rstrip('/')}/api/generate", json=body) as resp,
+        ):
+            resp.raise_for_status()
+            await resp.read()
+    except (aiohttp.ClientError, TimeoutError, ValueError):
+        return None
+    return loop.time() - started

@@ -8,6 +8,7 @@ they reach aiortc, so bad input is a 4xx with a reason, never a 500.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -29,6 +30,9 @@ from pipecat.transports.smallwebrtc.request_handler import (
 from pydantic import BaseModel, ConfigDict, Field
 
 from localagent.avatar import avatar_kind
+from localagent.egress import egress_counts
+from localagent.guard import RequestGuard
+from localagent.memory import release_memory
 from localagent.ollama_status import OllamaStatus, probe_ollama
 from localagent.runtime import Runtime
 from localagent.session import SessionInfo, run_session
@@ -67,6 +71,7 @@ class AppState:
     ollama: OllamaStatus | None = None
     sessions: dict[str, SessionInfo] = field(default_factory=dict)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    token: str | None = None  # required of every request when bound beyond loopback
 
     @property
     def settings(self) -> Settings:
@@ -98,6 +103,7 @@ def create_app(state: AppState) -> FastAPI:
         await handler.close()
 
     app = FastAPI(title="localagent", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.add_middleware(RequestGuard, bind_host=state.settings.host, token=state.token)
 
     async def start_session(connection: SmallWebRTCConnection) -> None:
         info = SessionInfo(pc_id=connection.pc_id)
@@ -113,6 +119,8 @@ def create_app(state: AppState) -> FastAPI:
             state.sessions.pop(info.id, None)
             if not t.cancelled() and t.exception() is not None:
                 logger.opt(exception=t.exception()).error(f"session {info.id} failed")
+            if not state.sessions:
+                release_memory()
 
         task.add_done_callback(done)
 
@@ -179,6 +187,14 @@ def create_app(state: AppState) -> FastAPI:
             "stt": f"faster-whisper {engines.whisper_model.name} "
             f"({engines.whisper_device}/{engines.whisper_compute_type})",
             "tts": f"piper {engines.piper_voice.name}",
+            "turn_stop": engines.turn_stop.describe(),
+            "offline": s.offline,
+            "egress": egress_counts(),
+            # For scripts/soak.py: what a leak would grow.
+            "process": {
+                "asyncio_tasks": len(asyncio.all_tasks()),
+                "threads": threading.active_count(),
+            },
         }
 
     @app.get("/", include_in_schema=False)

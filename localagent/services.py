@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 from pipecat.services.ollama.llm import OLLamaLLMService
 from pipecat.services.piper.tts import PiperTTSService
 from pipecat.services.tts_service import TTSService
@@ -18,6 +19,7 @@ from localagent.engines import Engines
 from localagent.settings import Settings
 
 __all__ = [
+    "BoundedOllamaLLMService",
     "SharedPiperTTSService",
     "SharedWhisperSTTService",
     "create_llm",
@@ -72,8 +74,28 @@ def create_tts(engines: Engines) -> SharedPiperTTSService:
     return SharedPiperTTSService(engines=engines)
 
 
+class BoundedOllamaLLMService(OLLamaLLMService):
+    """OLLamaLLMService whose requests give up when Ollama goes silent.
+
+    The OpenAI client pipecat builds waits up to ten minutes and retries twice, so an
+    Ollama that stalls mid-answer would hold the turn for half an hour. Here a silence of
+    `timeout_s` (before the first token or between two chunks) fails the request at once;
+    pipecat reports it as an error and the session apologises.
+    """
+
+    def __init__(self, *, timeout_s: float, **kwargs: Any) -> None:
+        self._timeout_s = timeout_s  # create_client runs inside super().__init__
+        super().__init__(**kwargs)
+
+    def create_client(self, *args: Any, **kwargs: Any) -> Any:
+        client = super().create_client(*args, **kwargs)
+        timeout = httpx.Timeout(self._timeout_s, connect=min(3.0, self._timeout_s))
+        return client.with_options(timeout=timeout, max_retries=0)
+
+
 def create_llm(settings: Settings) -> OLLamaLLMService:
-    return OLLamaLLMService(
+    return BoundedOllamaLLMService(
+        timeout_s=settings.llm_timeout,
         base_url=settings.ollama_host.rstrip("/") + "/v1",
         settings=OLLamaLLMService.Settings(model=settings.llm_model),
     )

@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 from loguru import logger
 from pipecat.audio.vad.silero import SileroVADAnalyzer
-from pipecat.flows import FlowManager
-from pipecat.frames.frames import ErrorFrame, TTSSpeakFrame
+from pipecat.flows import FlowManager, NodeConfig
+from pipecat.frames.frames import ErrorFrame, Frame, TTSSpeakFrame
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.aggregators.llm_context import LLMContext
@@ -26,18 +27,20 @@ from pipecat.processors.frameworks.rtvi.frames import RTVIServerMessageFrame
 from pipecat.transports.base_transport import TransportParams
 from pipecat.transports.smallwebrtc.connection import SmallWebRTCConnection
 from pipecat.transports.smallwebrtc.transport import SmallWebRTCTransport
-from pipecat.turns.user_stop import SpeechTimeoutUserTurnStopStrategy
-from pipecat.turns.user_turn_strategies import UserTurnStrategies
 from pipecat.workers.runner import WorkerRunner
 
 from localagent.avatar import AvatarStage, create_avatar_stage
 from localagent.events import (
     AvatarChanged,
+    Event,
     EventBus,
+    NodeEntered,
+    ServiceFault,
     SessionEnded,
     SessionStarted,
     TavusAudioSent,
     Turn,
+    TurnLatency,
 )
 from localagent.flow_manager import ObservedFlowManager
 from localagent.flows import LoadedFlow
@@ -45,12 +48,18 @@ from localagent.latency import create_latency_observer
 from localagent.ollama_status import probe_ollama
 from localagent.runtime import Runtime
 from localagent.services import create_llm, create_stt, create_tts
-from localagent.settings import Settings
+from localagent.turns import turn_strategies
 
 __all__ = ["AUDIO_IN_RATE", "AUDIO_OUT_RATE", "SessionInfo", "run_session"]
 
 AUDIO_IN_RATE = 16000  # what whisper and Silero want
 AUDIO_OUT_RATE = 24000
+
+# What the avatar says when a service fails mid-call (the TTS cannot apologise for itself).
+APOLOGIES = {
+    "LLM": "Sorry, my language model stopped answering. Could you say that again?",
+    "STT": "Sorry, I couldn't make that out. Could you say it again?",
+}
 
 
 @dataclass
@@ -70,14 +79,6 @@ class SessionInfo:
 
     def avatar_message(self) -> RTVIServerMessageFrame:
         return RTVIServerMessageFrame(data={"type": "avatar", **self.avatar})
-
-
-def _turn_strategies(settings: Settings) -> UserTurnStrategies:
-    if settings.turn_stop == "smart-turn":
-        return UserTurnStrategies()  # pipecat's default: local smart-turn v3
-    return UserTurnStrategies(
-        stop=[SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=settings.user_speech_timeout)]
-    )
 
 
 async def run_session(
@@ -101,22 +102,22 @@ async def run_session(
         avatar = info.avatar_stage = create_avatar_stage(settings, http, runtime.journal)
         if avatar.tavus is not None:
             avatar.tavus.on_audio_sent = lambda n: bus.publish(TavusAudioSent(info.id, nbytes=n))
-        llm = create_llm(settings)
+        llm, stt, tts = create_llm(settings), create_stt(engines), create_tts(engines)
         context = LLMContext()
         aggregators = LLMContextAggregatorPair(
             context,
             user_params=LLMUserAggregatorParams(
                 vad_analyzer=SileroVADAnalyzer(),
-                user_turn_strategies=_turn_strategies(settings),
+                user_turn_strategies=turn_strategies(settings, engines.turn_stop),
             ),
         )
         pipeline = Pipeline(
             [
                 transport.input(),
-                create_stt(engines),
+                stt,
                 aggregators.user(),
                 llm,
-                create_tts(engines),
+                tts,
                 avatar.processor,
                 transport.output(),
                 aggregators.assistant(),
@@ -143,6 +144,7 @@ async def run_session(
         )
         info.flow, info.flow_manager = flow, flow_manager
         _publish_turns(aggregators, bus, info.id)
+        unsubscribe = bus.subscribe(_page_messages(info.id, worker))
         end_reason = "flow ended"  # unless the browser leaves or the server stops first
 
         if avatar.switcher is not None:
@@ -161,11 +163,14 @@ async def run_session(
             logger.info(f"session {info.id}: browser connected ({avatar.live} avatar)")
             await worker.queue_frames([info.avatar_message()])
             status = await probe_ollama(settings.ollama_host, settings.llm_model)
+            initial = flow.flow.initial_node
             if not status.ok:
                 logger.warning(f"session {info.id}: {status.problem} fix: {status.fix}")
                 await worker.queue_frames([TTSSpeakFrame(status.spoken)])
-                return
-            await flow_manager.initialize(flow.flow.initial_node)
+                # Enter the flow without asking the LLM for a greeting, so the caller's
+                # next turn reaches the flow as soon as Ollama is back.
+                initial = NodeConfig(**{**initial, "respond_immediately": False})
+            await flow_manager.initialize(initial)
 
         @transport.event_handler("on_client_disconnected")
         async def on_disconnected(_transport: object, _client: object) -> None:
@@ -174,13 +179,20 @@ async def run_session(
             end_reason = "browser left"
             await worker.cancel()
 
+        services = {id(llm): "LLM", id(stt): "STT", id(tts): "TTS"}
+
         @worker.event_handler("on_pipeline_error")
         async def on_error(_worker: object, frame: ErrorFrame) -> None:
-            logger.warning(f"session {info.id}: {frame.error}")
-            if frame.processor is llm:
+            service = services.get(id(frame.processor), str(frame.processor))
+            logger.warning(f"session {info.id}: {service} failed: {frame.error}")
+            apology = APOLOGIES.get(service, "")
+            if service == "LLM":
                 status = await probe_ollama(settings.ollama_host, settings.llm_model)
-                if not status.ok:
-                    await worker.queue_frames([TTSSpeakFrame(status.spoken)])
+                apology = status.spoken if not status.ok else apology
+            bus.publish(ServiceFault(info.id, service=service, error=frame.error, apology=apology))
+            fault = {"type": "fault", "service": service, "error": frame.error}
+            frames: list[Frame] = [RTVIServerMessageFrame(data=fault)]
+            await worker.queue_frames([*frames, TTSSpeakFrame(apology)] if apology else frames)
 
         bus.publish(SessionStarted(info.id, flow=flow.name, avatar=avatar.live))
         runner = WorkerRunner(handle_sigint=False)
@@ -194,11 +206,44 @@ async def run_session(
             end_reason = f"error: {type(e).__name__}: {e}"
             raise
         finally:
+            unsubscribe()
             bus.publish(
                 SessionEnded(info.id, reason=end_reason, final_state=dict(flow_manager.state))
             )
             await connection.disconnect()
             logger.info(f"session {info.id}: ended ({end_reason})")
+
+
+def _page_messages(session_id: str, worker: PipelineWorker) -> Callable[[Event], None]:
+    """Forward this call's flow node and turn latency to its page as RTVI server messages."""
+    loop = asyncio.get_running_loop()
+    pending: set[asyncio.Task[None]] = set()  # held until done, as asyncio asks
+
+    def send(frame: RTVIServerMessageFrame) -> None:
+        task = loop.create_task(worker.queue_frames([frame]))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+
+    def forward(event: Event) -> None:
+        data: dict[str, Any]
+        if event.session_id != session_id:
+            return
+        if isinstance(event, NodeEntered):
+            data = {"type": "flow", "node": event.node, "functions": list(event.functions)}
+        elif isinstance(event, TurnLatency) and not event.first_turn:
+            data = {"type": "latency", **{k: round(v, 3) for k, v in _figures(event).items()}}
+        else:
+            return
+        loop.call_soon_threadsafe(send, RTVIServerMessageFrame(data=data))
+
+    return forward
+
+
+def _figures(event: TurnLatency) -> dict[str, float]:
+    return {
+        k: getattr(event, k)
+        for k in ("vad_wait", "stt", "turn_wait", "llm", "tools", "tts", "avatar", "voice_to_voice")
+    }
 
 
 def _publish_turns(aggregators: LLMContextAggregatorPair, bus: EventBus, session_id: str) -> None:

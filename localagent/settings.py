@@ -1,13 +1,20 @@
-"""The one settings object: environment, `.env`, then CLI flags (highest)."""
+"""The one settings object: defaults, `localagent.toml`, `.env`, environment, then CLI flags
+(highest). Which file is read, and where each value came from, is `config_file.py`'s job."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
-from platformdirs import user_data_dir
+from platformdirs import user_config_dir, user_data_dir
 from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -16,6 +23,22 @@ def _project_dir(name: str) -> Path:
     """`flows/` or `models/` of the checkout, else of the working directory (pip install .)."""
     beside_package = REPO_ROOT / name
     return beside_package if beside_package.is_dir() else Path.cwd() / name
+
+
+CONFIG_ENV = "LOCALAGENT_CONFIG"
+CONFIG_NAME = "localagent.toml"
+
+
+def config_file_path() -> Path | None:
+    """The TOML file this run reads: $LOCALAGENT_CONFIG, else ./localagent.toml, else the
+    user's config dir (e.g. ~/.config/localagent/localagent.toml); None if there is none."""
+    explicit = os.environ.get(CONFIG_ENV)
+    if explicit:
+        return Path(explicit).expanduser()
+    for candidate in (Path.cwd() / CONFIG_NAME, Path(user_config_dir("localagent")) / CONFIG_NAME):
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 def _env(*names: str) -> AliasChoices:
@@ -41,6 +64,13 @@ class Settings(BaseSettings):
         description="Base URL of the Ollama server.",
     )
     llm_model: str = Field("llama3.2:3b", description="Ollama model name (must support tools).")
+    llm_timeout: float = Field(
+        20.0,
+        gt=0.0,
+        le=600.0,
+        description="Seconds Ollama may go silent (before the first token or mid-answer) "
+        "before the turn is given up with a spoken apology.",
+    )
 
     whisper_model: str = Field(
         "tiny.en", description="faster-whisper size name or path to a CTranslate2 model dir."
@@ -60,7 +90,9 @@ class Settings(BaseSettings):
     flows_dir: Path = Field(default_factory=lambda: _project_dir("flows"))
 
     avatar: Literal["auto", "tavus", "local"] = Field(
-        "auto", description="auto = Tavus when key and replica are set, else local."
+        "auto",
+        description="Which avatar speaks: tavus, local, or auto (Tavus when key and replica "
+        "are set).",
     )
     avatar_width: int = Field(1280, ge=64, le=3840)
     avatar_height: int = Field(720, ge=64, le=2160)
@@ -101,14 +133,40 @@ class Settings(BaseSettings):
         True, description="Record each session (turns, flow path, calls) in data_dir."
     )
 
-    turn_stop: Literal["speech-timeout", "smart-turn"] = Field(
-        "speech-timeout",
-        description="End-of-turn detection: a silence timeout, or pipecat's smart-turn v3 model.",
+    turn_stop: Literal["auto", "speech-timeout", "smart-turn"] = Field(
+        "auto",
+        description="End-of-turn detection: pipecat's smart-turn v3 model or a silence timeout; "
+        "auto = smart-turn when its inference is fast enough on this machine.",
+    )
+    smart_turn_stop_secs: float = Field(
+        1.5,
+        ge=0.2,
+        le=10.0,
+        description="Smart-turn: silence after VAD stop that ends a turn it judged unfinished.",
     )
     user_speech_timeout: float = Field(
         0.6, ge=0.0, le=5.0, description="Seconds of silence that end a user turn."
     )
-    max_sessions: int = Field(4, ge=1, description="Concurrent browser sessions allowed.")
+    max_sessions: int = Field(1, ge=1, description="Concurrent browser sessions allowed.")
+    offline: bool = Field(
+        False, description="Allow no connection off this machine (local avatar only)."
+    )
+    require_token: bool = Field(
+        False,
+        description="Ask for the per-run token on loopback too (always asked beyond loopback).",
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=config_file_path())
+        return init_settings, env_settings, dotenv_settings, toml
 
     @property
     def tavus_configured(self) -> bool:
@@ -116,6 +174,6 @@ class Settings(BaseSettings):
 
     def wants_tavus(self) -> bool:
         """Whether the avatar stage should be Tavus for this run."""
-        if self.avatar == "local":
+        if self.avatar == "local" or (self.avatar == "auto" and self.offline):
             return False
         return self.tavus_configured and bool(self.tavus_replica_id)

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 from loguru import logger
 
 from localagent.errors import ConfigError
+from localagent.guard import is_loopback_host, new_token
+from localagent.redact import redact
 from localagent.server import AppState
 from localagent.settings import Settings
 from localagent.store import Recorder
@@ -41,7 +43,7 @@ def check_port_free(host: str, port: int) -> None:
 async def build_state(settings: Settings) -> tuple[AppState, Recorder | None]:
     """Flow, port, models, Ollama, orphaned Tavus conversations, bus and recorder."""
     from localagent.avatar.journal import TavusJournal, end_orphaned_conversations
-    from localagent.egress import watch_egress
+    from localagent.egress import install_egress_guard, policy_for
     from localagent.engines import load_engines
     from localagent.events import EventBus
     from localagent.flows import load_flow
@@ -49,6 +51,7 @@ async def build_state(settings: Settings) -> tuple[AppState, Recorder | None]:
     from localagent.runtime import Runtime
     from localagent.store import SessionStore
 
+    policy = policy_for(settings)
     flow = load_flow(settings.flow, settings.flows_dir)
     check_port_free(settings.host, settings.port)
     logger.info(f"flow '{flow.name}' loaded from {flow.path}")
@@ -57,19 +60,34 @@ async def build_state(settings: Settings) -> tuple[AppState, Recorder | None]:
     ollama = await probe_ollama(settings.ollama_host, settings.llm_model)
     if ollama.ok:
         logger.info(f"Ollama {ollama.version} at {settings.ollama_host} has {settings.llm_model}")
+        preload = asyncio.create_task(_load_llm(settings), name="ollama-load")
     else:
         logger.warning(f"{ollama.problem} fix: {ollama.fix}")
     journal = TavusJournal(settings.data_dir / "tavus-conversations.json")
     key = settings.tavus_api_key.get_secret_value() if settings.tavus_api_key else None
     await end_orphaned_conversations(journal, key)
     bus = EventBus()
-    watch_egress(bus, tavus_enabled=settings.wants_tavus())
+    install_egress_guard(policy, bus)
     recorder = None
     if settings.record_sessions:
         recorder = Recorder(SessionStore(settings.data_dir / "sessions.sqlite3"))
         bus.subscribe(recorder)
     runtime = Runtime(settings=settings, engines=engines, flow=flow, journal=journal, bus=bus)
-    return AppState(runtime=runtime, ollama=ollama), recorder
+    token = new_token() if settings.require_token or not is_loopback_host(settings.host) else None
+    state = AppState(runtime=runtime, ollama=ollama, token=token)
+    if ollama.ok:
+        state.tasks.add(preload)  # cancelled with the sessions at shutdown
+        preload.add_done_callback(state.tasks.discard)
+    return state, recorder
+
+
+async def _load_llm(settings: Settings) -> None:
+    """Have Ollama load the model while the server starts, so no call waits for it."""
+    from localagent.ollama_status import load_model
+
+    seconds = await load_model(settings.ollama_host, settings.llm_model)
+    if seconds is not None:
+        logger.info(f"Ollama has {settings.llm_model} loaded ({seconds:.1f}s)")
 
 
 def _services(state: AppState) -> dict[str, str]:
@@ -81,6 +99,7 @@ def _services(state: AppState) -> dict[str, str]:
         "LLM": llm if ollama is None or ollama.ok else f"DOWN {llm}: {ollama.problem}",
         "STT": f"whisper {e.whisper_model.name} {e.whisper_device}/{e.whisper_compute_type}",
         "TTS": f"Piper {e.piper_voice.name}",
+        "turn": e.turn_stop.describe(),
         "avatar": "Tavus (local on standby)" if s.wants_tavus() else "local",
     }
 
@@ -161,22 +180,28 @@ def make_server(state: AppState) -> tuple[Any, Callable[[], str]]:
         servers = getattr(server, "servers", None)  # exists once it has started
         port = servers[0].sockets[0].getsockname()[1] if servers else settings.port
         host = settings.host if ":" not in settings.host else f"[{settings.host}]"
-        return f"http://{host}:{port}/"
+        query = f"?token={state.token}" if state.token else ""
+        return f"http://{host}:{port}/{query}"
 
     return server, url
+
+
+def _write_stderr(message: str) -> None:
+    sys.stderr.write(redact(message))
 
 
 async def _run_tui(state: AppState, server: Any, url: Callable[[], str], log_level: str) -> None:
     app = make_tui(state, server, url)
     logger.remove()
-    logger.add(app.log_sink, level=log_level.upper())
+    logger.add(app.log_sink, level=log_level.upper(), diagnose=False)
     try:
         await app.run_async()
     finally:
         logger.remove()
         logger.add(
-            sys.stderr,
+            _write_stderr,
             level=log_level.upper(),
             format="{time:HH:mm:ss.SSS} | {level: <7} | {message}",
+            diagnose=False,
         )
         server.should_exit = True

@@ -19,6 +19,7 @@ from localagent.events import (
     Event,
     FunctionCalled,
     NodeEntered,
+    ServiceFault,
     SessionEnded,
     SessionStarted,
     StateChanged,
@@ -61,6 +62,7 @@ _RECORDED = (
     TurnLatency,
     TavusAudioSent,
     AvatarChanged,
+    ServiceFault,
 )
 
 

@@ -37,8 +37,9 @@ from pipecat.workers.runner import WorkerRunner
 
 from localagent.engines import Engines, load_engines
 from localagent.services import create_llm, create_stt, create_tts
-from localagent.session import AUDIO_IN_RATE, AUDIO_OUT_RATE, _turn_strategies
+from localagent.session import AUDIO_IN_RATE, AUDIO_OUT_RATE
 from localagent.settings import Settings
+from localagent.turns import turn_strategies
 
 SYSTEM = "You are a helpful assistant on a voice call. Answer in one or two short sentences."
 
@@ -52,7 +53,8 @@ async def run_bot(connection: SmallWebRTCConnection, settings: Settings, engines
     aggregators = LLMContextAggregatorPair(
         context,
         user_params=LLMUserAggregatorParams(
-            vad_analyzer=SileroVADAnalyzer(), user_turn_strategies=_turn_strategies(settings)
+            vad_analyzer=SileroVADAnalyzer(),
+            user_turn_strategies=turn_strategies(settings, engines.turn_stop),
         ),
     )
     pipeline = Pipeline(
@@ -97,7 +99,10 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--ollama-host", required=True)
     parser.add_argument("--llm-model", default="llama3.2:3b")
-    parser.add_argument("--turn-stop", default="speech-timeout")
+    # The same end-of-turn flags as localagent, with its defaults.
+    parser.add_argument("--turn-stop", default=Settings.model_fields["turn_stop"].default)
+    parser.add_argument("--user-speech-timeout", type=float)
+    parser.add_argument("--smart-turn-stop-secs", type=float)
     parser.add_argument("--no-tui", action="store_true", help="accepted for symmetry")
     args = parser.parse_args()
     settings = Settings(
@@ -105,6 +110,11 @@ def main() -> int:
         llm_model=args.llm_model,
         turn_stop=args.turn_stop,
         port=args.port,
+        **{
+            k: v
+            for k, v in vars(args).items()
+            if k in ("user_speech_timeout", "smart_turn_stop_secs") and v is not None
+        },
     )
     engines = load_engines(settings)
     handler = SmallWebRTCRequestHandler()

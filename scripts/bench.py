@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import re
 import sys
 import tempfile
 import time
+import urllib.request
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -31,7 +33,7 @@ from typing import Any
 import jiwer
 
 from localagent.latency import summarize
-from localagent.models import resolve_whisper_model
+from localagent.models import resolve_piper_voice, resolve_whisper_model
 from localagent.settings import Settings
 from localagent.store import SessionStore
 from localagent.testing.app_process import run_app
@@ -61,6 +63,7 @@ STAGES = [
     ("avatar", "avatar to output"),
     ("voice_to_voice", "voice-to-voice (server)"),
 ]
+SHORT_SENTENCES = ["Thanks.", "Sure, I can help.", "Let me check that for you."]
 REPLY = "Thanks. Let me look into that for you right away. Is there anything else?"
 
 
@@ -92,6 +95,11 @@ async def one_call(url: str, speech: list[Any], turns: list[int]) -> tuple[list[
             ended = await caller.say(speech[i % len(speech)])
             if any(a.at < ended for a in caller.voiced_since(started + 0.1)):
                 cut_ins += 1
+                # The caller talked over the bot to the end of the sentence; let the bot
+                # answer that rest too, so its words count in the transcript and its
+                # answer does not land on the next utterance.
+                with contextlib.suppress(TimeoutError):
+                    await caller.wait_for_voice(since=ended + 0.02, timeout=6)
             else:
                 first = await caller.wait_for_voice(since=ended + 0.02, timeout=120)
                 latencies.append(first - ended)
@@ -99,14 +107,37 @@ async def one_call(url: str, speech: list[Any], turns: list[int]) -> tuple[list[
     return latencies, cut_ins
 
 
-def offline_transcripts(wavs: list[Path], whisper: str) -> list[str]:
+def offline_transcripts(wavs: list[Path], whisper: str) -> tuple[list[str], list[float]]:
+    """Each WAV transcribed from the file, and the seconds it took per second of speech."""
     from faster_whisper import WhisperModel
+    from faster_whisper.audio import decode_audio
 
     ref = resolve_whisper_model(whisper, Settings().models_dir)
     model = WhisperModel(str(ref.path), device="cpu", compute_type="int8")
-    return [
-        " ".join(s.text for s in model.transcribe(str(w), language="en")[0]).strip() for w in wavs
-    ]
+    texts, per_second = [], []
+    for wav in wavs:
+        audio = decode_audio(str(wav), sampling_rate=16000)
+        t0 = time.perf_counter()
+        texts.append(" ".join(s.text for s in model.transcribe(audio, language="en")[0]).strip())
+        per_second.append((time.perf_counter() - t0) / (len(audio) / 16000))
+    return texts, per_second
+
+
+def tts_first_audio(sentences: list[str], repeats: int = 3) -> list[float]:
+    """Piper's time to the first audio chunk of short sentences, as the pipeline asks."""
+    from piper import PiperVoice
+
+    voice = PiperVoice.load(
+        str(resolve_piper_voice("en_US-joe-medium", Settings().models_dir).path)
+    )
+    next(iter(voice.synthesize("Warm up.")))
+    times = []
+    for _ in range(repeats):
+        for sentence in sentences:
+            t0 = time.perf_counter()
+            next(iter(voice.synthesize(sentence)))
+            times.append(time.perf_counter() - t0)
+    return times
 
 
 def main() -> int:
@@ -150,6 +181,8 @@ def main() -> int:
         for proc in (app, bare):
             if not proc.url:
                 raise SystemExit(f"a server did not start:\n{proc.output}")
+        with urllib.request.urlopen(app.url.rstrip("/") + "/api/status", timeout=10) as r:
+            turn_stop = json.load(r)["turn_stop"]
         ours: list[float] = []
         base: list[float] = []
         cut_ins = base_cut_ins = 0
@@ -169,7 +202,8 @@ def main() -> int:
     ]
     heard = " ".join(t["text"] for s in reversed(sessions) for t in s.turns if t["role"] == "user")
     said = " ".join(UTTERANCES[i % len(UTTERANCES)].replace("|", "") for i in turns)
-    offline = offline_transcripts(wavs, args.whisper_model)
+    offline, stt_per_second = offline_transcripts(wavs, args.whisper_model)
+    tts_first = tts_first_audio(SHORT_SENTENCES)
     offline_said = " ".join(offline[i % len(offline)] for i in turns)
     wer_live = jiwer.wer(normalize(said), normalize(heard))
     wer_offline = jiwer.wer(normalize(said), normalize(offline_said))
@@ -182,6 +216,7 @@ def main() -> int:
     cold = ours[0] / summarize(ours[1:])["median"] if len(ours) > 1 else float("nan")
 
     print(f"\nlocalagent, {len(ours)} turns, {os.cpu_count()} CPUs, LLM: {llm}")
+    print(f"end of turn: {turn_stop}")
     print(f"{'stage (seconds)':<38}{'median':>8}{'p95':>8}{'max':>8}")
     labels = dict(STAGES) | {
         "caller_v2v": "voice-to-voice (caller)",
@@ -201,11 +236,18 @@ def main() -> int:
         f"word error rate: live {wer_live:.1%}, offline {wer_offline:.1%} "
         f"(whisper {args.whisper_model})"
     )
+    stt_row, tts_row = summarize(stt_per_second), summarize(tts_first)
+    print(
+        f"whisper {args.whisper_model} alone: {stt_row['median']:.3f} s per second of speech "
+        f"(median, max {stt_row['max']:.3f}); Piper first audio of a short sentence: "
+        f"{tts_row['median'] * 1000:.0f} ms (median, max {tts_row['max'] * 1000:.0f})"
+    )
     if args.json:
         args.json.write_text(
             json.dumps(
                 {
                     "llm": llm,
+                    "turn_stop": turn_stop,
                     "turns": len(ours),
                     "stages": rows,
                     "caller_turns": ours,
@@ -216,6 +258,8 @@ def main() -> int:
                     "wer_live": wer_live,
                     "wer_offline": wer_offline,
                     "cut_ins": cut_ins,
+                    "stt_s_per_speech_s": stt_row,
+                    "tts_first_audio_s": tts_row,
                     "bare_cut_ins": base_cut_ins,
                     "heard": heard,
                 },

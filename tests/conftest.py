@@ -18,8 +18,13 @@ def fake_ollama() -> Iterator[ThreadedFakeOllama]:
 
 @pytest.fixture(scope="session")
 def app(fake_ollama: ThreadedFakeOllama) -> Iterator[AppProcess]:
-    """One localagent server for the session, talking to the fake Ollama."""
-    with run_app("--ollama-host", fake_ollama.url, "--avatar", "local") as proc:
+    """One localagent server for the session, talking to the fake Ollama.
+
+    It allows two calls at once: tests follow each other faster than a hung-up call is torn
+    down. The default of one is tested on its own server.
+    """
+    flags = ("--ollama-host", fake_ollama.url, "--avatar", "local", "--max-sessions", "2")
+    with run_app(*flags) as proc:
         assert proc.url, f"localagent failed to start:\n{proc.output}"
         yield proc
 

@@ -99,6 +99,15 @@ async def test_page_connects_and_plays_avatar(
             assert any("printer" in t.lower() for t in fake_ollama.server.user_texts()), (
                 fake_ollama.server.user_texts()
             )
+            # The page follows the call: flow node, per-turn latency, captions, devices.
+            await page.wait_for_function(
+                "document.querySelector('#latency').textContent.startsWith('last turn')",
+                timeout=30_000,
+            )
+            assert (await page.text_content("#flow-node") or "").startswith("node: ")
+            assert "You:" in (await page.text_content("#captions") or "")
+            mics = await page.eval_on_selector_all("#mic option", "os => os.map(o => o.text)")
+            assert len(mics) >= 2 and any("Fake" in m for m in mics), mics
             await page.screenshot(path=str(artifacts(tmp_path) / "call-1280x800.png"))
             await page.set_viewport_size({"width": 640, "height": 900})
             await page.wait_for_timeout(300)
@@ -150,3 +159,57 @@ async def test_page_shows_tavus_failover(fake_ollama: ThreadedFakeOllama, tmp_pa
                 finally:
                     await browser.close()
         assert tavus.server.open_conversations == []
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_page_reconnects_after_a_reload_and_a_server_restart(
+    fake_ollama: ThreadedFakeOllama, tmp_path: Path
+) -> None:
+    from playwright.async_api import async_playwright
+
+    from localagent.testing.app_process import run_app
+
+    port = str(_free_port())
+    ready = "document.querySelector('#state').dataset.kind === 'ready'"
+    console_errors: list[str] = []
+    async with async_playwright() as pw:
+        browser = await launch_chromium(pw)
+        try:
+            page = await browser.new_page(viewport={"width": 1280, "height": 800})
+            page.on("pageerror", lambda e: console_errors.append(str(e)))
+            with run_app("--ollama-host", fake_ollama.url, "--port", port) as app:
+                await page.goto(app.url + "/")
+                await page.click("#connect")
+                await page.wait_for_function(ready, timeout=60_000)
+                await page.reload()  # mid-call: the page calls again by itself
+                await page.wait_for_function(ready, timeout=60_000)
+                assert await page.text_content("#connect") == "Disconnect"
+            # The server is gone: the page says so and keeps trying.
+            await page.wait_for_function(
+                "!document.querySelector('#banner').hidden", timeout=30_000
+            )
+            banner = await page.text_content("#banner") or ""
+            assert "Reconnecting" in banner or "not answering" in banner, banner
+            await page.screenshot(path=str(artifacts(tmp_path) / "reconnecting.png"))
+            with run_app("--ollama-host", fake_ollama.url, "--port", port):
+                await page.wait_for_function(ready, timeout=60_000)
+                await page.wait_for_function(
+                    "document.querySelector('#banner').hidden", timeout=30_000
+                )
+                await page.click("#connect")  # hang up: no more reconnecting
+                await page.wait_for_function(
+                    "document.querySelector('#state').dataset.kind === 'disconnected'",
+                    timeout=20_000,
+                )
+                await page.wait_for_timeout(1500)
+                assert await page.text_content("#connect") == "Connect"
+        finally:
+            await browser.close()
+    assert not console_errors, console_errors

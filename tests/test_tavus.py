@@ -260,7 +260,9 @@ async def test_conversations_left_by_a_crash_are_ended_at_start(
     assert TavusJournal(data_dir / "tavus-conversations.json").entries() == []
 
 
-async def test_sigterm_mid_tavus_call_ends_the_conversation(
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+async def test_a_signal_mid_tavus_call_ends_the_conversation_within_5s(
+    signum: signal.Signals,
     tavus: ThreadedMockTavus,
     fake_ollama: ThreadedFakeOllama,
     data_dir: Path,
@@ -271,7 +273,7 @@ async def test_sigterm_mid_tavus_call_ends_the_conversation(
         async with Caller(app.url) as caller:
             await caller.wait_for_voice(since=0.0, timeout=60)
             assert len(tavus.server.open_conversations) == 1
-            app.proc.send_signal(signal.SIGTERM)
-            code = await asyncio.to_thread(wait_exit, app, 10)
+            app.proc.send_signal(signum)
+            code = await asyncio.to_thread(wait_exit, app, 5)
     assert code == 0, app.output
     assert tavus.server.open_conversations == []

@@ -20,6 +20,7 @@ from localagent.events import (
     EventBus,
     FunctionCalled,
     NodeEntered,
+    ServiceFault,
     SessionStarted,
     StateChanged,
     Turn,
@@ -232,6 +233,28 @@ async def test_keys_switch_flow_and_toggle_log() -> None:
         assert log.display
         await pilot.press("question_mark")
         await pilot.press("q")
+
+
+async def test_faults_and_blocked_connections_are_shown() -> None:
+    app, bus = _demo_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        bus.publish(
+            ServiceFault("s1", service="LLM", error="Error during completion: Request timed out.")
+        )
+        bus.publish(
+            EgressSeen(
+                "",
+                host="huggingface.co (18.1.2.3)",
+                port=443,
+                allowed=False,
+                purpose="blocked: not in the egress policy",
+            )
+        )
+        await pilot.pause(0.2)
+        services = str(app.query_one("#services").render())
+        assert "LLM fault: Error during completion: Request timed out." in services
+        egress = str(app.query_one("#egress").render())
+        assert "huggingface.co (18.1.2.3):443 ×1 blocked: not in the egress policy" in egress
 
 
 TMUX = shutil.which("tmux")

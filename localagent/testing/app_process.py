@@ -47,19 +47,26 @@ def run_app(
     env: dict[str, str] | None = None,
     timeout: float = 120.0,
     fake_daily: bool = False,
+    faults: bool = False,
     entry: list[str] | None = None,
 ) -> Iterator[AppProcess]:
     """Run the app with `args`; yields once it prints its URL (or exits).
 
-    `fake_daily` runs it with daily-python replaced by `localagent.testing.fake_daily`.
+    `fake_daily` runs it with daily-python replaced by `localagent.testing.fake_daily`;
+    `faults` with the model failures `localagent.testing.faults` reads from the environment.
     `entry` replaces `-m localagent` (a script that prints the same ready line).
     """
     entry = entry or ["-m", "localagent"]
-    if fake_daily:
+    installs = [m for m, on in (("fake_daily", fake_daily), ("faults", faults)) if on]
+    if installs:
+        setup = "; ".join(
+            f"from localagent.testing.{m} import install_from_env as i; i()" for m in installs
+        )
         entry = [
             "-c",
-            "import sys; from localagent.testing.fake_daily import install_from_env; "
-            "install_from_env(); from localagent.cli import main; sys.exit(main())",
+            "import sys; from localagent.egress import quiet_library_telemetry; "
+            f"quiet_library_telemetry(); {setup}; "
+            "from localagent.cli import main; sys.exit(main())",
         ]
     cmd = [sys.executable, *entry, "--no-tui", "--port", "0", *args]
     # Never write into the user's own data directory from a test run.

@@ -13,6 +13,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import aiohttp
 import numpy as np
@@ -92,6 +93,10 @@ class Caller:
     messages: list[dict[str, Any]] = field(default_factory=list)  # RTVI messages from the bot
 
     def __post_init__(self) -> None:
+        # The URL localagent prints carries `?token=` when the server asks for one.
+        url = urlsplit(self.base_url)
+        self._token = parse_qs(url.query).get("token", [""])[0]
+        self.base_url = urlunsplit((url.scheme, url.netloc, url.path, "", "")).rstrip("/")
         self._pc: RTCPeerConnection | None = None
         self._mic = _MicrophoneTrack()
         self._readers: list[asyncio.Task[None]] = []
@@ -121,7 +126,9 @@ class Caller:
         async with (
             aiohttp.ClientSession() as http,
             http.post(
-                f"{self.base_url}/api/offer", json={"sdp": local.sdp, "type": local.type}
+                f"{self.base_url}/api/offer",
+                json={"sdp": local.sdp, "type": local.type},
+                headers={"Authorization": f"Bearer {self._token}"} if self._token else {},
             ) as resp,
         ):
             if resp.status != 200:

@@ -16,7 +16,7 @@ import json
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
 
@@ -33,10 +33,17 @@ class ToolCall:
 
 @dataclass(frozen=True)
 class Reply:
-    """One scripted assistant turn: text, tool calls, or both."""
+    """One scripted assistant turn: text, tool calls, or both.
+
+    `fault` makes the turn fail after `fault_after` tokens: "stall" stops sending and holds
+    the connection open, "drop" closes the connection mid-stream, "error" answers 500
+    before streaming anything.
+    """
 
     text: str = ""
     tool_calls: tuple[ToolCall, ...] = ()
+    fault: Literal["stall", "drop", "error"] | None = None
+    fault_after: int = 0
 
 
 def _last_user_text(messages: list[dict[str, Any]]) -> str:
@@ -60,6 +67,7 @@ class FakeOllama:
         ttft_s: float = 0.0,
         tokens_per_s: float = 0.0,
         default_reply: str | None = None,
+        tools: bool = True,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -68,8 +76,11 @@ class FakeOllama:
         self.ttft_s = ttft_s
         self.default_reply = default_reply
         self.tokens_per_s = tokens_per_s
+        self.tools = tools  # whether /api/show reports the "tools" capability
         self.requests: list[dict[str, Any]] = []
+        self.loads: list[str] = []  # models asked to load via /api/generate
         self.request_event = asyncio.Event()
+        self.released = asyncio.Event()  # set at stop: ends stalled streams
         self._host, self._port = host, port
         self._runner: web.AppRunner | None = None
 
@@ -85,6 +96,7 @@ class FakeOllama:
         app.router.add_get("/api/tags", self._tags)
         app.router.add_get("/api/version", self._version)
         app.router.add_post("/api/show", self._show)
+        app.router.add_post("/api/generate", self._generate)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port)
@@ -95,6 +107,7 @@ class FakeOllama:
         return self
 
     async def stop(self) -> None:
+        self.released.set()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -137,6 +150,8 @@ class FakeOllama:
         self.requests.append(body)
         self.request_event.set()
         reply = self._next_reply(body)
+        if reply.fault == "error":
+            return web.json_response({"error": {"message": "scripted server error"}}, status=500)
         if not body.get("stream"):
             return web.json_response(self._completion(model, reply))
 
@@ -157,7 +172,9 @@ class FakeOllama:
         if self.ttft_s:
             await asyncio.sleep(self.ttft_s)
         await send({"role": "assistant", "content": ""})
-        for token in _tokens(reply.text):
+        for sent, token in enumerate(_tokens(reply.text)):
+            if reply.fault is not None and sent == reply.fault_after:
+                return await self._fail(request, response, reply.fault)
             await send({"content": token})
             if self.tokens_per_s:
                 await asyncio.sleep(1.0 / self.tokens_per_s)
@@ -181,6 +198,26 @@ class FakeOllama:
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
         return response
+
+    async def _fail(
+        self, request: web.Request, response: web.StreamResponse, fault: str
+    ) -> web.StreamResponse:
+        if fault == "drop":
+            assert request.transport is not None
+            request.transport.abort()  # no terminating chunk: the client sees a broken stream
+            return response
+        await self.released.wait()  # "stall": hold the stream open, sending nothing
+        return response
+
+    async def _generate(self, request: web.Request) -> web.Response:
+        """Only the empty-prompt form, which Ollama uses to load a model into memory."""
+        body = await request.json()
+        self.loads.append(str(body.get("model")))
+        if body.get("model") not in self.models:
+            return web.json_response(
+                {"error": f'model "{body.get("model")}" not found'}, status=404
+            )
+        return web.json_response({"model": body["model"], "done": True, "done_reason": "load"})
 
     def _completion(self, model: str, reply: Reply) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": reply.text}
@@ -221,7 +258,10 @@ class FakeOllama:
         if name not in self.models:
             return web.json_response({"error": f"model '{name}' not found"}, status=404)
         return web.json_response(
-            {"details": {"family": "fake"}, "capabilities": ["completion", "tools"]}
+            {
+                "details": {"family": "fake"},
+                "capabilities": ["completion", "tools"] if self.tools else ["completion"],
+            }
         )
 
 

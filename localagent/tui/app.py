@@ -16,6 +16,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer, Header, RichLog, Static
 
 from localagent.events import Event, EventBus
+from localagent.redact import redact
 from localagent.tui.messages import BusEvent, LogLine
 from localagent.tui.panels import (
     EgressPanel,
@@ -137,7 +138,7 @@ class LocalAgentApp(App[None]):
     def log_sink(self, message: Any) -> None:
         """A loguru sink that shows records in the Log panel."""
         record = message.record
-        text = f"{record['time']:%H:%M:%S} {record['level'].name:<7} {record['message']}"
+        text = redact(f"{record['time']:%H:%M:%S} {record['level'].name:<7} {record['message']}")
         self.post_message(LogLine(text, record["level"].name))
 
     async def action_quit_app(self) -> None:

@@ -18,6 +18,7 @@ from localagent.events import (
     Event,
     FunctionCalled,
     NodeEntered,
+    ServiceFault,
     SessionEnded,
     SessionStarted,
     StateChanged,
@@ -167,12 +168,15 @@ class ServicesPanel(Static):
         self.border_title = "Session and services"
         self.services = services
         self.sessions: dict[str, str] = {}  # id -> live avatar
+        self.faults: list[ServiceFault] = []  # the latest few, newest last
 
     def on_mount(self) -> None:
         self.refresh_view()
 
     def handle(self, event: Event) -> None:
-        if isinstance(event, SessionStarted):
+        if isinstance(event, ServiceFault):
+            self.faults = [*self.faults, event][-3:]
+        elif isinstance(event, SessionStarted):
             self.sessions[event.session_id] = event.avatar
         elif isinstance(event, AvatarChanged):
             self.sessions[event.session_id] = f"{event.live} ({event.reason})"
@@ -194,6 +198,9 @@ class ServicesPanel(Static):
         for name, value in self.services.items():
             text.append(f"\n{name}: ", style="bold")
             text.append(value, style="red" if value.startswith("DOWN") else "")
+        for fault in self.faults:
+            text.append(f"\n{_clock(fault.at)} {fault.service} fault: ", style="bold red")
+            text.append(_short(fault.error, 70))
         self.update(text)
 
 

@@ -11,8 +11,17 @@ const muteBtn = $("mute");
 const stateEl = $("state");
 const banner = $("banner");
 const captions = $("captions");
+const micSelect = $("mic");
+const speakerSelect = $("speaker");
 
 let client = null;
+let mediaManager = null;
+// Whether the user wants to be in a call: kept across reloads, so a reload or a network
+// blip reconnects instead of leaving the user to find the button again.
+let wanted = sessionStorage.getItem("localagent.call") === "on";
+let retries = 0;
+let retryTimer = null;
+const latencies = [];
 
 function setState(text, kind = "") {
   stateEl.textContent = text;
@@ -20,8 +29,9 @@ function setState(text, kind = "") {
   document.body.dataset.state = kind || text;
 }
 
-function showBanner(message, fix = "") {
+function showBanner(message, fix = "", kind = "error") {
   banner.hidden = !message;
+  banner.className = kind;
   banner.querySelector(".msg").textContent = message || "";
   banner.querySelector(".fix").textContent = fix ? `Fix: ${fix}` : "";
 }
@@ -65,6 +75,66 @@ function showAvatar(live, reason) {
   }
 }
 
+function setWanted(on) {
+  wanted = on;
+  if (on) sessionStorage.setItem("localagent.call", "on");
+  else sessionStorage.removeItem("localagent.call");
+}
+
+function showNode(node) {
+  const el = $("flow-node");
+  el.hidden = !node;
+  el.textContent = node ? `node: ${node}` : "";
+}
+
+function median(values) {
+  const s = [...values].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+function showLatency(turn) {
+  latencies.push(turn.voice_to_voice);
+  const el = $("latency");
+  el.hidden = false;
+  const f = (s) => s.toFixed(2);
+  el.textContent =
+    `last turn ${f(turn.voice_to_voice)} s (STT ${f(turn.stt)} · LLM ${f(turn.llm)} · ` +
+    `TTS ${f(turn.tts)}) · median ${f(median(latencies))} s over ${latencies.length}`;
+}
+
+function onServerMessage(msg) {
+  if (msg?.type === "avatar") showAvatar(msg.live, msg.reason);
+  else if (msg?.type === "flow") showNode(msg.node);
+  else if (msg?.type === "latency") showLatency(msg);
+  else if (msg?.type === "fault") {
+    banner.dataset.source = "call";
+    const what = { LLM: "The language model", STT: "Speech recognition", TTS: "Speech synthesis" };
+    showBanner(
+      `${what[msg.service] || msg.service} failed on that turn: ${msg.error}. The call goes on.`,
+      msg.service === "LLM" ? "check that Ollama is running (see the terminal)" : "see the terminal running localagent",
+    );
+  }
+}
+
+function fillDevices(select, devices, selectedId) {
+  const keep = selectedId ?? select.value;
+  select.replaceChildren(new Option("default", ""));
+  devices.forEach((d, i) => {
+    if (d.deviceId === "default" || d.deviceId === "") return;
+    select.append(new Option(d.label || `${select.id} ${i + 1}`, d.deviceId));
+  });
+  select.value = [...select.options].some((o) => o.value === keep) ? keep : "";
+}
+
+async function listDevices() {
+  if (!navigator.mediaDevices?.enumerateDevices) return;
+  const all = await navigator.mediaDevices.enumerateDevices();
+  fillDevices(micSelect, all.filter((d) => d.kind === "audioinput"));
+  fillDevices(speakerSelect, all.filter((d) => d.kind === "audiooutput"));
+  speakerSelect.disabled = typeof audio.setSinkId !== "function";
+}
+
 async function refreshStatus() {
   try {
     const res = await fetch("/api/status");
@@ -78,10 +148,28 @@ async function refreshStatus() {
   }
 }
 
+function scheduleReconnect() {
+  if (!wanted || retryTimer) return;
+  retries += 1;
+  if (retries > 10) {
+    setWanted(false);
+    showBanner("Could not get the call back.", "check the terminal running localagent, then press Connect");
+    return;
+  }
+  const delay = Math.min(1000 * 2 ** (retries - 1), 8000);
+  banner.dataset.source = "call";
+  showBanner(`The connection dropped. Reconnecting (try ${retries})…`, "", "info");
+  retryTimer = setTimeout(async () => {
+    retryTimer = null;
+    await connect();
+  }, delay);
+}
+
 async function connect() {
   connectBtn.disabled = true;
   setState("connecting", "connecting");
-  const mediaManager = new LocalMediaManager();
+  mediaManager = new LocalMediaManager();
+  if (micSelect.value) mediaManager._selectedMic = { deviceId: micSelect.value };
   const transport = new SmallWebRTCTransport({ mediaManager });
   mediaManager.transport = transport;
   client = new PipecatClient({
@@ -93,16 +181,21 @@ async function connect() {
       onTrackStarted: attachTrack,
       onBotReady: () => setState("connected", "ready"),
       onUserTranscript: (data) => data.final && caption("user", data.text),
-      onServerMessage: (msg) => msg?.type === "avatar" && showAvatar(msg.live, msg.reason),
+      onServerMessage,
+      onAvailableMicsUpdated: (mics) => fillDevices(micSelect, mics, mediaManager?.selectedMic?.deviceId),
+      onAvailableSpeakersUpdated: (speakers) => fillDevices(speakerSelect, speakers),
       // Each sentence arrives twice (when generated, then when spoken): caption it as spoken.
       onBotOutput: (data) => data.spoken && data.aggregated_by !== "word" && caption("bot", data.text),
       onDisconnected: () => {
         setState("disconnected", "disconnected");
-        connectBtn.textContent = "Connect";
+        connectBtn.textContent = wanted ? "Cancel" : "Connect";
         connectBtn.disabled = false;
         muteBtn.disabled = true;
         video.srcObject = null;
         liveAvatar = null;
+        showNode(null);
+        client = null;
+        scheduleReconnect(); // only if the user did not hang up
       },
       onError: (message) => {
         banner.dataset.source = "call";
@@ -112,32 +205,63 @@ async function connect() {
   });
   try {
     await client.connect({ webrtcRequestParams: { endpoint: "/api/offer" } });
+    setWanted(true);
+    if (retries) showBanner("");
+    retries = 0;
+    banner.dataset.source = "";
     connectBtn.textContent = "Disconnect";
     connectBtn.disabled = false;
     muteBtn.disabled = false;
+    listDevices();
   } catch (err) {
     setState("disconnected", "error");
     banner.dataset.source = "call";
-    const denied = err && (err.name === "NotAllowedError" || /permission/i.test(String(err)));
-    showBanner(
-      denied ? "The browser did not allow the microphone." : `Could not connect: ${err?.message || err}`,
-      denied ? "allow microphone access for this page and connect again" : "check the terminal running localagent",
-    );
-    connectBtn.textContent = "Connect";
-    connectBtn.disabled = false;
     client = null;
+    const denied = err && (err.name === "NotAllowedError" || /permission/i.test(String(err)));
+    const busy = /429/.test(String(err?.message || err));
+    if (denied) {
+      setWanted(false);
+      showBanner("The browser did not allow the microphone.", "allow microphone access for this page (the icon in the address bar) and connect again");
+    } else if (busy) {
+      setWanted(false);
+      showBanner("Another call is already in progress on this server.", "hang up the other tab, or start localagent with --max-sessions 2");
+    } else if (wanted) {
+      scheduleReconnect();
+    } else {
+      showBanner(`Could not connect: ${err?.message || err}`, "check the terminal running localagent");
+    }
+    connectBtn.textContent = wanted ? "Cancel" : "Connect";
+    connectBtn.disabled = false;
   }
 }
 
 connectBtn.addEventListener("click", async () => {
   if (client && client.connected) {
+    setWanted(false);
     connectBtn.disabled = true;
     await client.disconnect();
     client = null;
+  } else if (wanted && !client) {
+    // "Cancel" while reconnecting
+    setWanted(false);
+    clearTimeout(retryTimer);
+    retryTimer = null;
+    retries = 0;
+    showBanner("");
+    connectBtn.textContent = "Connect";
   } else {
     await connect();
   }
 });
+
+micSelect.addEventListener("change", async () => {
+  if (client && client.connected) await client.updateMic(micSelect.value);
+});
+
+speakerSelect.addEventListener("change", async () => {
+  if (typeof audio.setSinkId === "function") await audio.setSinkId(speakerSelect.value);
+});
+navigator.mediaDevices?.addEventListener?.("devicechange", listDevices);
 
 muteBtn.addEventListener("click", () => {
   if (!client) return;
@@ -149,5 +273,7 @@ muteBtn.addEventListener("click", () => {
 
 setState("disconnected", "disconnected");
 refreshStatus();
+listDevices();
 setInterval(refreshStatus, 5000);
+if (wanted) connect(); // the page was reloaded mid-call
 window.localagent = { get client() { return client; } };

@@ -1,0 +1,376 @@
+"""`python -m localagent doctor`: every check a first run depends on, each failure with its fix.
+
+It looks, it never changes anything: packages and versions, CUDA for CTranslate2, the
+models on disk, Ollama (reachable, version, model pulled, tool support), the Tavus key and
+replica (only when a key is set), the port, the flow, the config file, and what the
+browser needs. The exit status is 1 when any check is an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.metadata as md
+import json
+import shutil
+import sys
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+import aiohttp
+
+from localagent.errors import LocalAgentError
+from localagent.settings import Settings
+
+__all__ = ["Check", "doctor_main", "run_checks"]
+
+Status = Literal["ok", "warn", "error", "skip", "info"]
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: Status
+    detail: str
+    fix: str = ""
+
+
+# distribution -> (minimum version or "", what it is for)
+_PACKAGES = {
+    "pipecat-ai": ("1.14", "the pipeline, transports and flows"),
+    "faster-whisper": ("", "speech recognition"),
+    "ctranslate2": ("", "whisper's inference engine"),
+    "piper-tts": ("", "speech synthesis"),
+    "aiortc": ("", "WebRTC"),
+    "onnxruntime": ("", "Silero VAD and smart-turn"),
+    "textual": ("", "the terminal UI"),
+}
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    parts = []
+    for piece in version.split(".")[:3]:
+        digits = "".join(c for c in piece if c.isdigit())
+        parts.append(int(digits or 0))
+    return tuple(parts)
+
+
+def check_python() -> list[Check]:
+    v = sys.version_info
+    ok = v >= (3, 11)
+    return [
+        Check(
+            "Python",
+            "ok" if ok else "error",
+            f"{v.major}.{v.minor}.{v.micro} at {sys.executable}",
+            "" if ok else "install Python 3.11 or newer",
+        )
+    ]
+
+
+def check_packages() -> list[Check]:
+    checks = []
+    for dist, (minimum, purpose) in _PACKAGES.items():
+        try:
+            version = md.version(dist)
+        except md.PackageNotFoundError:
+            checks.append(
+                Check(dist, "error", f"not installed ({purpose})", "pip install -e '.[models]'")
+            )
+            continue
+        if minimum and _version_tuple(version) < _version_tuple(minimum):
+            checks.append(
+                Check(dist, "error", f"{version}, need {minimum}+", f"pip install -U '{dist}'")
+            )
+        else:
+            checks.append(Check(dist, "ok", f"{version} ({purpose})"))
+    try:
+        stale = md.version("pipecat-ai-flows")
+    except md.PackageNotFoundError:
+        pass
+    else:
+        checks.append(
+            Check(
+                "pipecat-ai-flows",
+                "warn",
+                f"{stale} installed: deprecated, flows now ship inside pipecat",
+                "pip uninstall pipecat-ai-flows",
+            )
+        )
+    return checks
+
+
+def check_cuda(settings: Settings) -> list[Check]:
+    try:
+        import ctranslate2
+    except ImportError:
+        return [Check("CUDA", "skip", "ctranslate2 is not installed")]
+    try:
+        count = ctranslate2.get_cuda_device_count()
+    except Exception as e:  # a broken CUDA install raises here
+        return [Check("CUDA", "warn", f"CTranslate2 cannot query CUDA ({e}); using the CPU")]
+    cpu_types = ", ".join(sorted(ctranslate2.get_supported_compute_types("cpu")))
+    if count == 0:
+        status: Status = "error" if settings.whisper_device == "cuda" else "info"
+        return [
+            Check(
+                "CUDA",
+                status,
+                f"no CUDA GPU visible to CTranslate2; whisper runs on the CPU ({cpu_types})",
+                "install the NVIDIA driver, CUDA 12 and cuDNN 9 (pip install "
+                "nvidia-cublas-cu12 nvidia-cudnn-cu12), or use --whisper-device cpu"
+                if status == "error"
+                else "",
+            )
+        ]
+    try:
+        gpu_types = ", ".join(sorted(ctranslate2.get_supported_compute_types("cuda")))
+    except Exception as e:
+        return [
+            Check(
+                "CUDA",
+                "warn",
+                f"{count} GPU(s) visible but CUDA libraries fail to load ({e})",
+                "pip install nvidia-cublas-cu12 nvidia-cudnn-cu12 (CUDA 12, cuDNN 9)",
+            )
+        ]
+    return [Check("CUDA", "ok", f"{count} GPU(s); compute types {gpu_types}")]
+
+
+def check_models(settings: Settings) -> list[Check]:
+    from localagent.models import resolve_piper_voice, resolve_whisper_model
+
+    checks = []
+    for label, resolve, spec in (
+        ("whisper model", resolve_whisper_model, settings.whisper_model),
+        ("Piper voice", resolve_piper_voice, settings.piper_voice),
+    ):
+        try:
+            ref = resolve(spec, settings.models_dir)
+        except LocalAgentError as e:
+            checks.append(Check(label, "error", e.message, e.fix))
+        else:
+            checks.append(Check(label, "ok", f"{ref.name} from {ref.source}: {ref.path}"))
+    return checks
+
+
+async def check_ollama(settings: Settings) -> list[Check]:
+    from localagent.ollama_status import probe_ollama
+
+    host, model = settings.ollama_host.rstrip("/"), settings.llm_model
+    status = await probe_ollama(host, model, timeout_s=3.0)
+    if not status.ok:
+        if not status.version:
+            return [Check("Ollama", "error", status.problem, status.fix)]
+        return [
+            Check("Ollama", "ok", f"{status.version} at {host}"),
+            Check("LLM model", "error", status.problem, f"ollama pull {model}"),
+        ]
+    checks = [
+        Check("Ollama", "ok", f"{status.version} at {host}"),
+        Check("LLM model", "ok", f"{model} is pulled"),
+    ]
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http,
+            http.post(f"{host}/api/show", json={"model": model}) as resp,
+        ):
+            resp.raise_for_status()
+            capabilities = (await resp.json()).get("capabilities")
+    except (aiohttp.ClientError, TimeoutError, ValueError) as e:
+        checks.append(Check("tool calling", "warn", f"could not ask Ollama ({e})"))
+        return checks
+    if capabilities is None:
+        checks.append(Check("tool calling", "warn", "this Ollama does not report capabilities"))
+    elif "tools" in capabilities:
+        checks.append(Check("tool calling", "ok", f"{model} supports tools"))
+    else:
+        checks.append(
+            Check(
+                "tool calling",
+                "error",
+                f"{model} does not support tools, which flows need",
+                "use a tool-capable model, e.g. ollama pull llama3.2:3b and "
+                "LOCALAGENT_LLM_MODEL=llama3.2:3b",
+            )
+        )
+    return checks
+
+
+async def check_tavus(settings: Settings) -> list[Check]:
+    if not settings.tavus_configured:
+        return [Check("Tavus", "skip", "no TAVUS_API_KEY: the local avatar will speak")]
+    if not settings.tavus_replica_id:
+        return [
+            Check(
+                "Tavus",
+                "warn",
+                "TAVUS_API_KEY is set but TAVUS_REPLICA_ID is not: the local avatar will speak",
+                "set TAVUS_REPLICA_ID to one of your replicas (Tavus dashboard > Replicas)",
+            )
+        ]
+    if settings.offline:
+        return [Check("Tavus", "skip", "--offline: Tavus is not used")]
+    assert settings.tavus_api_key is not None
+    url = f"{settings.tavus_api_url.rstrip('/')}/replicas/{settings.tavus_replica_id}"
+    headers = {"x-api-key": settings.tavus_api_key.get_secret_value()}
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=8)) as http,
+            http.get(url, headers=headers) as resp,
+        ):
+            body = await resp.json(content_type=None) if resp.status == 200 else {}
+            status = resp.status
+    except (aiohttp.ClientError, TimeoutError) as e:
+        return [
+            Check(
+                "Tavus",
+                "error",
+                f"cannot reach {settings.tavus_api_url} ({type(e).__name__})",
+                "check the network or TAVUS_API_URL; calls will use the local avatar",
+            )
+        ]
+    fixes = {
+        401: ("the API key was rejected (401)", "check TAVUS_API_KEY (Tavus dashboard > API keys)"),
+        402: ("the account is out of credits (402)", "add conversational credits"),
+        404: (
+            f"replica {settings.tavus_replica_id} not found (404)",
+            "check TAVUS_REPLICA_ID (Tavus dashboard > Replicas)",
+        ),
+    }
+    if status in fixes:
+        detail, fix = fixes[status]
+        return [Check("Tavus", "error", detail, fix)]
+    if status != 200:
+        return [Check("Tavus", "error", f"Tavus answered HTTP {status}", "try again later")]
+    name = body.get("replica_name", "?")
+    state = body.get("status", "?")
+    ready = state in ("completed", "ready", "?")
+    return [
+        Check(
+            "Tavus",
+            "ok" if ready else "warn",
+            f"key valid; replica {settings.tavus_replica_id} '{name}' ({state})",
+            "" if ready else "wait until the replica finishes training",
+        )
+    ]
+
+
+def check_port(settings: Settings) -> list[Check]:
+    from localagent.startup import check_port_free
+
+    try:
+        check_port_free(settings.host, settings.port)
+    except LocalAgentError as e:
+        return [Check("port", "error", e.message, e.fix)]
+    return [Check("port", "ok", f"{settings.host}:{settings.port} is free")]
+
+
+def check_flow(settings: Settings) -> list[Check]:
+    from localagent.flow_graph import check_flow as problems_of
+
+    problems = problems_of(settings.flow, settings.flows_dir)
+    if problems:
+        first = problems[0]
+        return [
+            Check(
+                "flow",
+                "error",
+                f"'{settings.flow}': {first.message}"
+                + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""),
+                f"python -m localagent flows check {settings.flow}",
+            )
+        ]
+    return [Check("flow", "ok", f"'{settings.flow}' loads")]
+
+
+def check_config() -> list[Check]:
+    from localagent.config_file import check_config_file
+
+    try:
+        path = check_config_file()
+    except LocalAgentError as e:
+        return [Check("config file", "error", e.message, e.fix)]
+    return [
+        Check("config file", "ok" if path else "info", str(path) if path else "none (defaults)")
+    ]
+
+
+def check_browser(settings: Settings) -> list[Check]:
+    from localagent.guard import is_loopback_host
+
+    checks = []
+    if not is_loopback_host(settings.host):
+        checks.append(
+            Check(
+                "microphone",
+                "warn",
+                f"browsers only allow the microphone on https:// or localhost pages; "
+                f"http://{settings.host} is neither",
+                "open it through an SSH tunnel (ssh -L 7860:127.0.0.1:7860 host) or a TLS "
+                "reverse proxy",
+            )
+        )
+    found = [
+        b for b in ("chromium", "google-chrome", "firefox", "microsoft-edge") if shutil.which(b)
+    ]
+    checks.append(
+        Check(
+            "browser",
+            "info",
+            f"found {', '.join(found)}" if found else "no browser on PATH (any modern one works)",
+            "",
+        )
+    )
+    return checks
+
+
+def run_checks(settings: Settings) -> list[Check]:
+    sync_checks: list[Callable[[], list[Check]]] = [
+        check_python,
+        check_packages,
+        lambda: check_cuda(settings),
+        lambda: check_models(settings),
+        lambda: check_flow(settings),
+        check_config,
+        lambda: check_port(settings),
+    ]
+    checks = [c for check in sync_checks for c in check()]
+
+    async def remote() -> list[Check]:
+        ollama, tavus = await asyncio.gather(check_ollama(settings), check_tavus(settings))
+        return ollama + tavus
+
+    return checks + asyncio.run(remote()) + check_browser(settings)
+
+
+_MARKS = {"ok": "ok", "warn": "WARN", "error": "ERROR", "skip": "skip", "info": "info"}
+
+
+def doctor_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m localagent doctor",
+        description="Check everything a run needs and say how to fix what is missing.",
+    )
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings()
+    except Exception as e:  # invalid settings are themselves the finding
+        checks = [Check("settings", "error", str(e), "python -m localagent config")]
+    else:
+        checks = run_checks(settings)
+    failed = any(c.status == "error" for c in checks)
+    if args.json:
+        print(json.dumps({"ok": not failed, "checks": [asdict(c) for c in checks]}, indent=2))
+        return 1 if failed else 0
+    width = max(len(c.name) for c in checks)
+    for c in checks:
+        print(f"{_MARKS[c.status]:<6}{c.name:<{width + 2}}{c.detail}")
+        if c.fix:
+            print(f"{'':<{width + 8}}fix: {c.fix}")
+    errors = sum(c.status == "error" for c in checks)
+    warns = sum(c.status == "warn" for c in checks)
+    print(f"\n{errors} error(s), {warns} warning(s)." + ("" if failed else " Ready to run."))
+    return 1 if failed else 0

@@ -1,0 +1,192 @@
+"""Server hardening over real HTTP: Host and Origin checks, the token, limits, fuzzing."""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import json
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from localagent.guard import is_loopback_host
+from localagent.testing.app_process import AppProcess, run_app
+from localagent.testing.caller import Caller
+from localagent.testing.fake_ollama import ThreadedFakeOllama
+
+
+def request(
+    url: str,
+    method: str = "GET",
+    path: str = "/",
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, dict[str, str], str]:
+    """One raw HTTP request, so tests control every header (Host included)."""
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=10)
+    try:
+        conn.putrequest(method, path, skip_host="host" in {k.lower() for k in headers or {}})
+        for name, value in (headers or {}).items():
+            conn.putheader(name, value)
+        if body is not None and not any(k.lower() == "content-length" for k in headers or {}):
+            conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders(body)
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read().decode()
+    finally:
+        conn.close()
+
+
+JSON = {"Content-Type": "application/json"}
+
+
+def test_loopback_names() -> None:
+    assert all(
+        map(is_loopback_host, ["127.0.0.1", "localhost", "[::1]", "127.9.9.9", "a.localhost"])
+    )
+    assert not any(map(is_loopback_host, ["0.0.0.0", "192.168.1.4", "evil.example", "::"]))
+
+
+def test_dns_rebinding_host_is_refused(app: AppProcess) -> None:
+    port = urlsplit(app.url).port
+    for host in ("evil.example", f"evil.example:{port}", "192.168.1.20"):
+        status, _, body = request(app.url, headers={"Host": host})
+        assert status == 403, host
+        assert "is not this machine" in body
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}"):
+        assert request(app.url, headers={"Host": host})[0] == 200, host
+
+
+def test_cross_origin_requests_are_refused(app: AppProcess) -> None:
+    offer = json.dumps({"sdp": "v=0", "type": "offer"}).encode()
+    status, _, body = request(
+        app.url, "POST", "/api/offer", offer, {**JSON, "Origin": "https://evil.example"}
+    )
+    assert status == 403 and "Cross-origin" in body
+    status, _, _ = request(app.url, "POST", "/api/offer", offer, {**JSON, "Origin": "null"})
+    assert status == 403
+    status, _, _ = request(app.url, headers={"Sec-Fetch-Site": "cross-site"})
+    assert status == 403
+    # the page's own requests are same-origin and pass (then fail on the fake SDP: 400)
+    same = f"http://{urlsplit(app.url).netloc}"
+    status, _, _ = request(app.url, "POST", "/api/offer", offer, {**JSON, "Origin": same})
+    assert status == 400
+
+
+def test_body_limits_and_content_types(app: AppProcess) -> None:
+    offer = json.dumps({"sdp": "v=0", "type": "offer"}).encode()
+    status, _, body = request(app.url, "POST", "/api/offer", offer, {"Content-Type": "text/plain"})
+    assert status == 415 and "application/json" in body
+    big = b'{"sdp": "' + b"a" * 300_000 + b'", "type": "offer"}'
+    assert request(app.url, "POST", "/api/offer", big, JSON)[0] == 413
+    # A body without a length (chunked) is refused rather than read without bound.
+    parts = urlsplit(app.url)
+    conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=10)
+    conn.request("POST", "/api/offer", body=iter([offer]), headers={**JSON}, encode_chunked=True)
+    assert conn.getresponse().status == 411
+    conn.close()
+    assert request(app.url, path="/api/status")[0] == 200
+
+
+@pytest.fixture
+def token_app(fake_ollama: ThreadedFakeOllama) -> Iterator[AppProcess]:
+    with run_app("--ollama-host", fake_ollama.url, "--require-token") as proc:
+        assert proc.url, proc.output
+        yield proc
+
+
+async def test_token_is_required_and_travels_as_a_cookie(token_app: AppProcess) -> None:
+    printed = urlsplit(token_app.url)
+    token = printed.query.removeprefix("token=")
+    assert len(token) >= 20, token_app.url
+    base = f"http://{printed.netloc}"
+    for path in ("/", "/api/status", "/static/app.js", "/?token=wrong"):
+        status, _, body = request(base, path=path)
+        assert status == 401, path
+        assert "open the full URL localagent printed" in body
+    status, headers, _ = request(base, path=f"/?token={token}")
+    assert status == 200
+    cookie = headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    cookie_value = cookie.split(";")[0]
+    assert request(base, path="/api/status", headers={"Cookie": cookie_value})[0] == 200
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert request(base, path="/api/status", headers=bearer)[0] == 200
+    # A real call through the printed URL works.
+    async with Caller(token_app.url) as caller:
+        await caller.wait_for_voice(since=0.0, timeout=60)
+
+
+async def test_one_call_at_a_time_by_default(fake_ollama: ThreadedFakeOllama) -> None:
+    with run_app("--ollama-host", fake_ollama.url) as app:
+        async with Caller(app.url) as first:
+            await first.wait_for_voice(since=0.0, timeout=60)
+            with pytest.raises(RuntimeError, match="HTTP 429.*LOCALAGENT_MAX_SESSIONS=1"):
+                async with Caller(app.url):
+                    pass
+        # once the first call has hung up, a new one is accepted
+        for _ in range(50):
+            status, _, body = request(app.url, path="/api/status")
+            if not json.loads(body)["sessions"]:
+                break
+            await asyncio.sleep(0.1)
+        async with Caller(app.url) as again:
+            await again.wait_for_voice(since=0.0, timeout=60)
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=40),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+_sdp_lines = st.lists(
+    st.sampled_from(
+        [
+            "v=0",
+            "o=- 1 1 IN IP4 0.0.0.0",
+            "s=-",
+            "t=0 0",
+            "m=audio 9 UDP/TLS/RTP/SAVPF 111",
+            "m=video 0 RTP/AVP 96",
+            "a=rtpmap:111 opus/48000/2",
+            "c=IN IP4 0.0.0.0",
+            "a=fingerprint:sha-256 00",
+            "a=ice-ufrag:x",
+            "a=setup:actpass",
+            "a=mid:0",
+            "\x00",
+            "m=",
+        ]
+    )
+    | st.text(max_size=30),
+    max_size=12,
+).map("\r\n".join)
+_offers = st.fixed_dictionaries(
+    {"sdp": _sdp_lines, "type": st.sampled_from(["offer", "answer", "", "rollback"])},
+    optional={"pc_id": st.text(max_size=10) | st.none(), "restart_pc": _json_values},
+)
+_patches = st.fixed_dictionaries(
+    {"pc_id": st.text(max_size=10) | _json_values, "candidates": st.lists(_json_values, max_size=3)}
+)
+
+
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(body=st.one_of(_offers, _json_values, _patches), method=st.sampled_from(["POST", "PATCH"]))
+def test_fuzzed_signalling_never_errors(app: AppProcess, body: Any, method: str) -> None:
+    status, _, text = request(app.url, method, "/api/offer", json.dumps(body).encode(), JSON)
+    assert 400 <= status < 500, (status, body, text)
+
+
+def test_server_is_healthy_after_fuzzing(app: AppProcess) -> None:
+    status, _, body = request(app.url, path="/api/status")
+    assert status == 200
+    assert json.loads(body)["sessions"] == []
