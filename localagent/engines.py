@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from loguru import logger
@@ -33,6 +33,7 @@ class Engines:
     piper: PiperVoice
     piper_voice: ResolvedModel
     turn_stop: TurnStop
+    vad: Any  # Silero's onnxruntime.InferenceSession, shared by every call
     load_seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -74,6 +75,9 @@ def load_engines(settings: Settings) -> Engines:
         pass
     timings["piper"] = time.perf_counter() - t0
 
+    from localagent.services import load_vad_session
+
+    vad = load_vad_session()
     t0 = time.perf_counter()
     turn_stop = choose_turn_stop(settings)
     timings["turn"] = time.perf_counter() - t0
@@ -92,5 +96,6 @@ def load_engines(settings: Settings) -> Engines:
         piper=voice,
         piper_voice=voice_ref,
         turn_stop=turn_stop,
+        vad=vad,
         load_seconds=timings,
     )

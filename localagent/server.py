@@ -130,10 +130,11 @@ def create_app(state: AppState) -> FastAPI:
         existing = body.pc_id is not None and any(
             s.pc_id == body.pc_id for s in state.sessions.values()
         )
-        if not existing and len(state.sessions) >= state.settings.max_sessions:
+        live = [s for s in state.sessions.values() if not s.ending]
+        if not existing and len(live) >= state.settings.max_sessions:
             raise HTTPException(
                 429,
-                f"Already {len(state.sessions)} call(s) in progress, the maximum "
+                f"Already {len(live)} call(s) in progress, the maximum "
                 f"(LOCALAGENT_MAX_SESSIONS={state.settings.max_sessions}). Hang up one first.",
             )
         request = SmallWebRTCRequest(

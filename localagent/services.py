@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from pipecat.audio.vad.silero import SileroOnnxModel, SileroVADAnalyzer
+from pipecat.audio.vad.vad_analyzer import VADAnalyzer
 from pipecat.services.ollama.llm import OLLamaLLMService
 from pipecat.services.piper.tts import PiperTTSService
 from pipecat.services.tts_service import TTSService
@@ -22,9 +24,12 @@ __all__ = [
     "BoundedOllamaLLMService",
     "SharedPiperTTSService",
     "SharedWhisperSTTService",
+    "SharedSileroVAD",
     "create_llm",
     "create_stt",
     "create_tts",
+    "create_vad",
+    "load_vad_session",
 ]
 
 
@@ -64,6 +69,33 @@ class SharedPiperTTSService(PiperTTSService):
             **kwargs,
         )
         self._voice = engines.piper
+
+
+class SharedSileroVAD(SileroVADAnalyzer):
+    """Silero VAD over an ONNX session loaded once for the process.
+
+    Each call keeps its own recurrent state (in `SileroOnnxModel`), but loading a model
+    per call cost start-up time and left native memory behind (`scripts/soak.py`).
+    """
+
+    def __init__(self, *, engines: Engines, **kwargs: Any) -> None:
+        VADAnalyzer.__init__(self, **kwargs)  # SileroVADAnalyzer.__init__ would load a copy
+        model = SileroOnnxModel.__new__(SileroOnnxModel)
+        model.session = engines.vad
+        model.sample_rates = [8000, 16000]
+        model.reset_states()
+        self._model = model
+        self._windows_since_reset = 0
+        self._low_confidence_windows = 0
+
+
+def load_vad_session() -> Any:
+    """Silero's ONNX session with pipecat's own options (borrowed from a throwaway load)."""
+    return SileroVADAnalyzer()._model.session
+
+
+def create_vad(engines: Engines) -> SharedSileroVAD:
+    return SharedSileroVAD(engines=engines)
 
 
 def create_stt(engines: Engines) -> SharedWhisperSTTService:

@@ -13,7 +13,6 @@ from typing import Any
 
 import aiohttp
 from loguru import logger
-from pipecat.audio.vad.silero import SileroVADAnalyzer
 from pipecat.flows import FlowManager, NodeConfig
 from pipecat.frames.frames import ErrorFrame, Frame, TTSSpeakFrame
 from pipecat.pipeline.pipeline import Pipeline
@@ -47,7 +46,7 @@ from localagent.flows import LoadedFlow
 from localagent.latency import create_latency_observer
 from localagent.ollama_status import probe_ollama
 from localagent.runtime import Runtime
-from localagent.services import create_llm, create_stt, create_tts
+from localagent.services import create_llm, create_stt, create_tts, create_vad
 from localagent.turns import turn_strategies
 
 __all__ = ["AUDIO_IN_RATE", "AUDIO_OUT_RATE", "SessionInfo", "run_session"]
@@ -69,6 +68,7 @@ class SessionInfo:
     pc_id: str
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     avatar_stage: AvatarStage | None = None
+    ending: bool = False  # the browser left; the pipeline is being torn down
     flow: LoadedFlow | None = None
     flow_manager: FlowManager | None = None
 
@@ -107,7 +107,7 @@ async def run_session(
         aggregators = LLMContextAggregatorPair(
             context,
             user_params=LLMUserAggregatorParams(
-                vad_analyzer=SileroVADAnalyzer(),
+                vad_analyzer=create_vad(engines),
                 user_turn_strategies=turn_strategies(settings, engines.turn_stop),
             ),
         )
@@ -177,6 +177,7 @@ async def run_session(
             nonlocal end_reason
             logger.info(f"session {info.id}: browser left")
             end_reason = "browser left"
+            info.ending = True
             await worker.cancel()
 
         services = {id(llm): "LLM", id(stt): "STT", id(tts): "TTS"}

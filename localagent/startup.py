@@ -47,10 +47,12 @@ async def build_state(settings: Settings) -> tuple[AppState, Recorder | None]:
     from localagent.engines import load_engines
     from localagent.events import EventBus
     from localagent.flows import load_flow
+    from localagent.memory import limit_malloc_arenas
     from localagent.ollama_status import probe_ollama
     from localagent.runtime import Runtime
     from localagent.store import SessionStore
 
+    limit_malloc_arenas()
     policy = policy_for(settings)
     flow = load_flow(settings.flow, settings.flows_dir)
     check_port_free(settings.host, settings.port)

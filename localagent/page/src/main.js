@@ -218,7 +218,9 @@ async function connect() {
     banner.dataset.source = "call";
     client = null;
     const denied = err && (err.name === "NotAllowedError" || /permission/i.test(String(err)));
-    const busy = /429/.test(String(err?.message || err));
+    // A reload's or a blip's own earlier call may still be closing: busy is only final
+    // when the user asked for a new call.
+    const busy = /429/.test(String(err?.message || err)) && !(wanted && retries < 3);
     if (denied) {
       setWanted(false);
       showBanner("The browser did not allow the microphone.", "allow microphone access for this page (the icon in the address bar) and connect again");
