@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from localagent.model_hub import CHECKSUMS_FILE, hub_endpoint, load_manifest, models_main
+from localagent.model_download import hub_endpoint
+from localagent.model_hub import CHECKSUMS_FILE, models_main
+from localagent.model_manifest import load_manifest
 from localagent.models import resolve_piper_voice, resolve_whisper_model
 from localagent.testing.fake_hub import FakeHub, ThreadedFakeHub, file_key
 
