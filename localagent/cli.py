@@ -30,6 +30,7 @@ _FLAGS: dict[str, dict[str, Any]] = {
     "whisper_model": {"help": "faster-whisper size name or CTranslate2 model dir"},
     "whisper_device": {"choices": ["auto", "cpu", "cuda"]},
     "whisper_compute_type": {"help": "CTranslate2 compute type (default auto)"},
+    "whisper_beam_size": {"type": int, "help": "whisper beam size (default 1: greedy)"},
     "piper_voice": {"help": "Piper voice name or path to an .onnx"},
     "models_dir": {"help": "where to look for models (default ./models)"},
     "avatar": {"choices": ["auto", "tavus", "local"]},

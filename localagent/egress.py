@@ -93,6 +93,8 @@ class EgressPolicy:
             return False
         if name in ("localhost", "") or name.endswith(".localhost"):
             return True
+        if name.endswith(".local"):
+            return True  # mDNS: browsers may name their WebRTC host candidates so
         ip = _ip(name)
         return ip is not None and (ip.is_loopback or ip.is_unspecified)
 

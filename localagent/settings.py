@@ -79,6 +79,12 @@ class Settings(BaseSettings):
     whisper_compute_type: str = Field(
         "auto", description="CTranslate2 compute type; auto = int8 on CPU, float16 on CUDA."
     )
+    whisper_beam_size: int = Field(
+        1,
+        ge=1,
+        le=10,
+        description="Whisper beam size: 1 (greedy) is fastest; 5 is faster-whisper's default.",
+    )
     piper_voice: str = Field(
         "en_US-joe-medium", description="Piper voice name or path to an .onnx voice."
     )

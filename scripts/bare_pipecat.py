@@ -60,7 +60,7 @@ async def run_bot(connection: SmallWebRTCConnection, settings: Settings, engines
     pipeline = Pipeline(
         [
             transport.input(),
-            create_stt(engines),
+            create_stt(engines, settings),
             aggregators.user(),
             create_llm(settings),
             create_tts(engines),

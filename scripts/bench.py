@@ -118,7 +118,8 @@ def offline_transcripts(wavs: list[Path], whisper: str) -> tuple[list[str], list
     for wav in wavs:
         audio = decode_audio(str(wav), sampling_rate=16000)
         t0 = time.perf_counter()
-        texts.append(" ".join(s.text for s in model.transcribe(audio, language="en")[0]).strip())
+        segments = model.transcribe(audio, language="en", beam_size=Settings().whisper_beam_size)[0]
+        texts.append(" ".join(s.text for s in segments).strip())
         per_second.append((time.perf_counter() - t0) / (len(audio) / 16000))
     return texts, per_second
 
