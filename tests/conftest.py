@@ -31,4 +31,6 @@ def app(fake_ollama: ThreadedFakeOllama) -> Iterator[AppProcess]:
 
 @pytest.fixture(scope="session")
 def printer_utterance() -> np.ndarray:
-    return synthesize("Hello. My printer will not print anything.")
+    # One sentence: a pause between two could end the turn early under smart-turn, and
+    # the tests that use this script the LLM's replies turn by turn.
+    return synthesize("My printer will not print anything.")

@@ -27,12 +27,7 @@ GREETING = Reply("Hello, this is the help desk. What can I do for you?")
 RECOVERED = "I am back. Your printer needs new toner."
 
 
-# One sentence each, so each is one user turn (no pause for end-of-turn to act on).
-@pytest.fixture(scope="module")
-def printer_utterance() -> np.ndarray:
-    return synthesize("My printer will not print anything.")
-
-
+# One sentence, like conftest's printer_utterance: one user turn each.
 @pytest.fixture(scope="module")
 def second_utterance() -> np.ndarray:
     return synthesize("The printer shows a red light.")
