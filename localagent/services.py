@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 from pipecat.audio.vad.silero import SileroOnnxModel, SileroVADAnalyzer
 from pipecat.audio.vad.vad_analyzer import VADAnalyzer
 from pipecat.services.ollama.llm import OLLamaLLMService
@@ -137,8 +136,7 @@ class BoundedOllamaLLMService(OLLamaLLMService):
 
     def create_client(self, *args: Any, **kwargs: Any) -> Any:
         client = super().create_client(*args, **kwargs)
-        timeout = httpx.Timeout(self._timeout_s, connect=min(3.0, self._timeout_s))
-        return client.with_options(timeout=timeout, max_retries=0)
+        return client.with_options(timeout=self._timeout_s, max_retries=0)
 
 
 def create_llm(settings: Settings) -> OLLamaLLMService:
