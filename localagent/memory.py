@@ -14,6 +14,7 @@ import ctypes
 import ctypes.util
 import functools
 import gc
+from typing import Any
 
 __all__ = ["limit_malloc_arenas", "release_memory"]
 
@@ -39,6 +40,23 @@ def limit_malloc_arenas(arenas: int = 2) -> None:
         return
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(name).mallopt(_M_ARENA_MAX, arenas)
+
+
+def shared_onnx(path: str, *, optimize: bool = False) -> Any:
+    """An ONNX Runtime CPU session for a model every call shares, with pipecat's options
+    (one thread each) but without ORT's memory arena: the arena grows to the largest
+    concurrent use and never gives memory back, which the soak showed as RSS creeping up
+    after rounds of concurrent calls."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.inter_op_num_threads = 1
+    opts.intra_op_num_threads = 1
+    opts.enable_cpu_mem_arena = False
+    if optimize:
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(path, sess_options=opts, providers=["CPUExecutionProvider"])
 
 
 def release_memory() -> None:

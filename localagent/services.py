@@ -105,8 +105,12 @@ class SharedSileroVAD(SileroVADAnalyzer):
 
 
 def load_vad_session() -> Any:
-    """Silero's ONNX session with pipecat's own options (borrowed from a throwaway load)."""
-    return SileroVADAnalyzer()._model.session
+    """Silero's ONNX session, shared by every call (see `localagent.memory.shared_onnx`)."""
+    from importlib import resources
+
+    from localagent.memory import shared_onnx
+
+    return shared_onnx(str(resources.files("pipecat.audio.vad.data") / "silero_vad.onnx"))
 
 
 def create_vad(engines: Engines) -> SharedSileroVAD:

@@ -63,9 +63,12 @@ class SharedSmartTurn(LocalSmartTurnAnalyzerV3):
 
 
 def _load_session() -> ort.InferenceSession:
-    # LocalSmartTurnAnalyzerV3 finds the model bundled with pipecat and sets the session
-    # options pipecat recommends; borrowing its session keeps both in one place.
-    return LocalSmartTurnAnalyzerV3(cpu_count=1)._session
+    from importlib import resources
+
+    from localagent.memory import shared_onnx
+
+    model = resources.files("pipecat.audio.turn.smart_turn.data") / "smart-turn-v3.2-cpu.onnx"
+    return shared_onnx(str(model), optimize=True)
 
 
 def _time_inference(session: ort.InferenceSession, runs: int = 5) -> float:
