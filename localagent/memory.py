@@ -9,7 +9,6 @@ without this, the server grew by about 10 MB per call.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import ctypes.util
 import functools
@@ -22,12 +21,13 @@ _M_ARENA_MAX = -8  # mallopt parameter (glibc malloc.h)
 
 
 @functools.cache
-def _malloc_trim() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
+def _glibc(function: str) -> Any:
+    """A glibc function, or None where there is none (macOS, musl, Windows)."""
     name = ctypes.util.find_library("c")
     if name is None:
         return None
     try:
-        return ctypes.CDLL(name).malloc_trim  # glibc only
+        return getattr(ctypes.CDLL(name), function)
     except (OSError, AttributeError):
         return None
 
@@ -35,11 +35,9 @@ def _malloc_trim() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
 def limit_malloc_arenas(arenas: int = 2) -> None:
     """Fewer glibc malloc arenas: each worker thread (whisper, Piper, ONNX, codecs) would
     otherwise get its own, and freed memory stranded across many arenas is not reused."""
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(name).mallopt(_M_ARENA_MAX, arenas)
+    mallopt = _glibc("mallopt")
+    if mallopt is not None:
+        mallopt(_M_ARENA_MAX, arenas)
 
 
 def shared_onnx(path: str, *, optimize: bool = False) -> Any:
@@ -63,6 +61,6 @@ def release_memory() -> None:
     """Collect unreachable cycles and return free heap to the OS (blocks ~0.1 s: call it
     when no call is live)."""
     gc.collect()
-    trim = _malloc_trim()
+    trim = _glibc("malloc_trim")
     if trim is not None:
         trim(0)

@@ -117,7 +117,7 @@ def test_doctor_table_for_people(fake_ollama: ThreadedFakeOllama, tmp_path: Path
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 error(s)" in result.stdout and "Ready to run." in result.stdout
-    assert "ᓚᘏᗢ" not in result.stderr  # no pipecat banner: doctor does not import the pipeline
+    assert "ᓚᘏᗢ" not in result.stderr  # pipecat's import-time banner stays out of the report
 
 
 def test_config_shows_each_source_and_hides_the_key(tmp_path: Path) -> None:

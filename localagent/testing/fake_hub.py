@@ -17,6 +17,7 @@ from urllib.parse import unquote
 from aiohttp import web
 
 from localagent.testing.in_thread import InThread
+from localagent.testing.loopback import LoopbackServer
 
 __all__ = ["FakeHub", "HubFile", "HubRequest", "ThreadedFakeHub"]
 
@@ -54,7 +55,7 @@ def file_key(repo: str, path: str, revision: str = "main") -> str:
     return f"{repo}/{revision}/{path}"
 
 
-class FakeHub:
+class FakeHub(LoopbackServer):
     """A real aiohttp server; use as `async with FakeHub() as hub` or via ThreadedFakeHub."""
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -64,37 +65,14 @@ class FakeHub:
         self._corrupt: set[str] = set()
         self._cuts: dict[str, tuple[int, int]] = {}  # key -> (after bytes, times left)
         self._statuses: dict[str, int] = {}
-        self._host, self._port = host, port
-        self._runner: web.AppRunner | None = None
+        super().__init__(host, port)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    @property
-    def url(self) -> str:
-        return f"http://{self._host}:{self._port}"
-
-    async def start(self) -> FakeHub:
+    def make_app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/{tail:.+}", self._resolve)  # HEAD too
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self._host, self._port)
-        await site.start()
-        server = site._server
-        assert server is not None and server.sockets  # type: ignore[attr-defined]
-        self._port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
-        return self
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeHub:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
+        return app
 
     # -- content and faults ------------------------------------------------------------------
 

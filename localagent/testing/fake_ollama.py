@@ -21,6 +21,7 @@ from typing import Any, Literal
 from aiohttp import web
 
 from localagent.testing.in_thread import InThread
+from localagent.testing.loopback import LoopbackServer
 
 __all__ = ["FakeOllama", "Reply", "ThreadedFakeOllama", "ToolCall"]
 
@@ -56,7 +57,7 @@ def _last_user_text(messages: list[dict[str, Any]]) -> str:
     return ""
 
 
-class FakeOllama:
+class FakeOllama(LoopbackServer):
     """A real aiohttp server on loopback; use as `async with FakeOllama() as ollama`."""
 
     def __init__(
@@ -81,42 +82,22 @@ class FakeOllama:
         self.loads: list[str] = []  # models asked to load via /api/generate
         self.request_event = asyncio.Event()
         self.released = asyncio.Event()  # set at stop: ends stalled streams
-        self._host, self._port = host, port
-        self._runner: web.AppRunner | None = None
+        super().__init__(host, port)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    @property
-    def url(self) -> str:
-        return f"http://{self._host}:{self._port}"
-
-    async def start(self) -> FakeOllama:
+    def make_app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_get("/api/tags", self._tags)
         app.router.add_get("/api/version", self._version)
         app.router.add_post("/api/show", self._show)
         app.router.add_post("/api/generate", self._generate)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self._host, self._port)
-        await site.start()
-        server = site._server
-        assert server is not None and server.sockets  # type: ignore[attr-defined]
-        self._port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
-        return self
+        return app
 
     async def stop(self) -> None:
         self.released.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeOllama:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
+        await super().stop()
 
     # -- scripted behaviour ------------------------------------------------------------------
 
