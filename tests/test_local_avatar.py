@@ -118,7 +118,9 @@ async def test_render_delay_holds_speech_like_tavus() -> None:
     first = audio[0][0] - sent_at
     assert 0.3 <= first < 0.5, f"first audio after {first:.2f}s"
     assert b"".join(f.audio for _, f in audio) == tone(0.5)  # jitter never reorders
-    assert recorder.of(OutputImageRawFrame)[0][0] - sent_at < 0.15  # idle video meanwhile
+    # idle video keeps flowing while the speech is held (timed by order, not a wall clock)
+    images = [at for at, _ in recorder.of(OutputImageRawFrame) if at < audio[0][0]]
+    assert len(images) >= 3, f"{len(images)} frames before the held speech"
 
 
 async def test_standby_avatar_draws_nothing_until_active() -> None:
