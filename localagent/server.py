@@ -12,6 +12,7 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,23 @@ def _check_offer(body: OfferBody) -> None:
         raise HTTPException(400, "The offer has no audio: the call needs a microphone track.")
 
 
+def _tab_of(request_data: Any) -> str | None:
+    """The calling page's tab id: a reload sends the same one (it lives in sessionStorage)."""
+    tab = request_data.get("tab") if isinstance(request_data, dict) else None
+    return tab if isinstance(tab, str) and 0 < len(tab) <= 64 else None
+
+
+async def _replace_calls_from(tab: str, state: AppState) -> None:
+    """End the calls a reloaded page left behind, so its new call is not refused as busy.
+
+    The browser gives the server no notice of a reload; the old peer connection would only
+    be noticed dead seconds later. The tab id is random and known only to that page.
+    """
+    for info in list(state.sessions.values()):
+        if info.tab == tab and not info.ending and info.hang_up is not None:
+            await info.hang_up("replaced by a new call from the same page")
+
+
 def create_app(state: AppState) -> FastAPI:
     handler = SmallWebRTCRequestHandler()
 
@@ -105,8 +123,8 @@ def create_app(state: AppState) -> FastAPI:
     app = FastAPI(title="localagent", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.add_middleware(RequestGuard, bind_host=state.settings.host, token=state.token)
 
-    async def start_session(connection: SmallWebRTCConnection) -> None:
-        info = SessionInfo(pc_id=connection.pc_id)
+    async def start_session(connection: SmallWebRTCConnection, tab: str | None = None) -> None:
+        info = SessionInfo(pc_id=connection.pc_id, tab=tab)
         state.sessions[info.id] = info
         task = asyncio.create_task(
             run_session(connection, state.runtime, info),
@@ -130,6 +148,9 @@ def create_app(state: AppState) -> FastAPI:
         existing = body.pc_id is not None and any(
             s.pc_id == body.pc_id for s in state.sessions.values()
         )
+        tab = _tab_of(body.request_data)
+        if tab is not None and not existing:
+            await _replace_calls_from(tab, state)
         live = [s for s in state.sessions.values() if not s.ending]
         if not existing and len(live) >= state.settings.max_sessions:
             raise HTTPException(
@@ -145,7 +166,7 @@ def create_app(state: AppState) -> FastAPI:
             request_data=body.request_data,
         )
         try:
-            answer = await handler.handle_web_request(request, start_session)
+            answer = await handler.handle_web_request(request, partial(start_session, tab=tab))
         except HTTPException:
             raise
         except Exception as e:  # aiortc's parsers raise plain ValueError & co. on bad SDP
@@ -177,7 +198,10 @@ def create_app(state: AppState) -> FastAPI:
         return {
             "flow": state.runtime.flow.name,
             "avatar": avatar_kind(s),
-            "sessions": [{"id": i.id, "avatar": i.avatar} for i in state.sessions.values()],
+            "sessions": [
+                {"id": i.id, "avatar": i.avatar, "ending": i.ending}
+                for i in state.sessions.values()
+            ],
             "ollama": {
                 "ok": state.ollama.ok,
                 "host": s.ollama_host,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,6 +69,8 @@ class SessionInfo:
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     avatar_stage: AvatarStage | None = None
     ending: bool = False  # the browser left; the pipeline is being torn down
+    tab: str | None = None  # the page (browser tab) that placed the call, if it said
+    hang_up: Callable[[str], Awaitable[None]] | None = None  # set once the pipeline runs
     flow: LoadedFlow | None = None
     flow_manager: FlowManager | None = None
 
@@ -172,13 +174,20 @@ async def run_session(
                 initial = NodeConfig(**{**initial, "respond_immediately": False})
             await flow_manager.initialize(initial)
 
-        @transport.event_handler("on_client_disconnected")
-        async def on_disconnected(_transport: object, _client: object) -> None:
+        async def hang_up(reason: str) -> None:
             nonlocal end_reason
-            logger.info(f"session {info.id}: browser left")
-            end_reason = "browser left"
+            if info.ending:
+                return
+            logger.info(f"session {info.id}: {reason}")
+            end_reason = reason
             info.ending = True
             await worker.cancel()
+
+        info.hang_up = hang_up
+
+        @transport.event_handler("on_client_disconnected")
+        async def on_disconnected(_transport: object, _client: object) -> None:
+            await hang_up("browser left")
 
         services = {id(llm): "LLM", id(stt): "STT", id(tts): "TTS"}
 

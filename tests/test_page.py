@@ -190,7 +190,10 @@ async def test_page_reconnects_after_a_reload_and_a_server_restart(
                 await page.wait_for_function(ready, timeout=60_000)
                 await page.reload()  # mid-call: the page calls again by itself
                 await page.wait_for_function(ready, timeout=60_000)
-                assert await page.text_content("#connect") == "Disconnect"
+                await page.wait_for_function(
+                    "document.querySelector('#connect').textContent === 'Disconnect'",
+                    timeout=10_000,
+                )
             # The server is gone: the page says so and keeps trying.
             await page.wait_for_function(
                 "!document.querySelector('#banner').hidden", timeout=30_000

@@ -124,11 +124,25 @@ async def test_token_is_required_and_travels_as_a_cookie(token_app: AppProcess) 
 
 async def test_one_call_at_a_time_by_default(fake_ollama: ThreadedFakeOllama) -> None:
     with run_app("--ollama-host", fake_ollama.url) as app:
-        async with Caller(app.url) as first:
+        async with Caller(app.url, tab="tab-a") as first:
             await first.wait_for_voice(since=0.0, timeout=60)
             with pytest.raises(RuntimeError, match="HTTP 429.*LOCALAGENT_MAX_SESSIONS=1"):
-                async with Caller(app.url):
+                async with Caller(app.url, tab="tab-b"):
                     pass
+            # The same page calling again (a reload) replaces its old call at once.
+            async with Caller(app.url, tab="tab-a") as reloaded:
+                await reloaded.wait_for_voice(since=0.0, timeout=60)
+                for _ in range(100):
+                    _, _, body = request(app.url, path="/api/status")
+                    sessions = json.loads(body)["sessions"]
+                    if len(sessions) == 1 and first.connection_state in ("closed", "failed"):
+                        break
+                    await asyncio.sleep(0.1)
+                assert [s["ending"] for s in sessions] == [False], sessions
+                assert first.connection_state in ("closed", "failed")
+                with pytest.raises(RuntimeError, match="HTTP 429"):
+                    async with Caller(app.url):  # no tab id: never replaces anything
+                        pass
         # once the first call has hung up, a new one is accepted
         for _ in range(50):
             status, _, body = request(app.url, path="/api/status")

@@ -91,6 +91,7 @@ class Caller:
     pc_id: str | None = None
     answer: dict[str, Any] | None = None
     messages: list[dict[str, Any]] = field(default_factory=list)  # RTVI messages from the bot
+    tab: str | None = None  # like the page's tab id: a new call from the same tab replaces one
 
     def __post_init__(self) -> None:
         # The URL localagent prints carries `?token=` when the server asks for one.
@@ -127,7 +128,11 @@ class Caller:
             aiohttp.ClientSession() as http,
             http.post(
                 f"{self.base_url}/api/offer",
-                json={"sdp": local.sdp, "type": local.type},
+                json={
+                    "sdp": local.sdp,
+                    "type": local.type,
+                    **({"requestData": {"tab": self.tab}} if self.tab else {}),
+                },
                 headers={"Authorization": f"Bearer {self._token}"} if self._token else {},
             ) as resp,
         ):
@@ -139,6 +144,11 @@ class Caller:
         await self._pc.setRemoteDescription(
             RTCSessionDescription(sdp=self.answer["sdp"], type=self.answer["type"])
         )
+
+    @property
+    def connection_state(self) -> str:
+        """aiortc's view of the call: 'closed' or 'failed' once the server has hung up."""
+        return self._pc.connectionState if self._pc is not None else "new"
 
     async def close(self) -> None:
         self._mic.stop()

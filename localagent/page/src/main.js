@@ -20,6 +20,12 @@ let mediaManager = null;
 // blip reconnects instead of leaving the user to find the button again.
 let wanted = sessionStorage.getItem("localagent.call") === "on";
 let retries = 0;
+// This tab's id, kept across reloads: the server ends the call a reload left behind
+// instead of refusing the new one as busy.
+const tab =
+  sessionStorage.getItem("localagent.tab") ||
+  Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+sessionStorage.setItem("localagent.tab", tab);
 let retryTimer = null;
 const latencies = [];
 
@@ -167,6 +173,9 @@ function scheduleReconnect() {
 
 async function connect() {
   connectBtn.disabled = true;
+  // Remembered from the first moment: a reload while the call is still being set up
+  // (the bot may already be talking) calls again too.
+  sessionStorage.setItem("localagent.call", "on");
   setState("connecting", "connecting");
   mediaManager = new LocalMediaManager();
   if (micSelect.value) mediaManager._selectedMic = { deviceId: micSelect.value };
@@ -204,7 +213,7 @@ async function connect() {
     },
   });
   try {
-    await client.connect({ webrtcRequestParams: { endpoint: "/api/offer" } });
+    await client.connect({ webrtcRequestParams: { endpoint: "/api/offer", requestData: { tab } } });
     setWanted(true);
     if (retries) showBanner("");
     retries = 0;
@@ -230,6 +239,7 @@ async function connect() {
     } else if (wanted) {
       scheduleReconnect();
     } else {
+      setWanted(false);
       showBanner(`Could not connect: ${err?.message || err}`, "check the terminal running localagent");
     }
     connectBtn.textContent = wanted ? "Cancel" : "Connect";
