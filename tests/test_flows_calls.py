@@ -36,12 +36,15 @@ def ollama() -> Iterator[ThreadedFakeOllama]:
 
 @pytest.fixture(scope="module")
 def utterances() -> dict[str, np.ndarray]:
+    # No commas: the pause Piper puts at one can end the caller's turn when the machine is
+    # loaded (pipecat's turn timers run on wall-clock time), and the scripted LLM replies
+    # expect one turn per line.
     return {
-        "booking": synthesize("Hi, I would like a table for four, under the name Maria."),
-        "yes": synthesize("Yes, that is right."),
+        "booking": synthesize("I would like a table for four under the name Maria."),
+        "yes": synthesize("Yes that is right."),
         "tuesday": synthesize("Then Tuesday at half past seven please."),
         "billing": synthesize("I have a question about my last bill."),
-        "thanks": synthesize("Okay, thank you, that answers it."),
+        "thanks": synthesize("Okay thank you that answers it."),
         "invoice": synthesize("The invoice number is I N V one zero zero two."),
         "person": synthesize("Can I just talk to a person please?"),
     }
@@ -65,8 +68,8 @@ def flow_app(
     flow: str, ollama: ThreadedFakeOllama, data_dir: Path
 ) -> AbstractContextManager[AppProcess]:
     # The LLM's replies are scripted turn by turn, so these tests fix end of turn to the
-    # silence timeout: smart-turn may (rightly) take "Hi," as a turn of its own, which is
-    # end-of-turn behaviour (see tests/test_turns.py and scripts/bench.py), not flow logic.
+    # silence timeout: smart-turn may (rightly) take a mid-sentence pause as the end of a turn,
+    # which is end-of-turn behaviour (see tests/test_turns.py and scripts/bench.py), not flows.
     return run_app(
         "--flow",
         flow,

@@ -168,9 +168,16 @@ class Caller:
     # -- speaking ----------------------------------------------------------------------------
 
     async def say(self, pcm48k: np.ndarray) -> float:
-        """Speak mono 48 kHz int16 PCM; return the monotonic time its last sample left."""
+        """Speak mono 48 kHz int16 PCM; return the monotonic time its last sample left.
+
+        Raises if the call ends first (aiortc stops pulling the microphone then), rather
+        than wait for audio that will never leave.
+        """
         self._mic.say(pcm48k)
+        deadline = time.monotonic() + len(pcm48k) / RATE + 10.0
         while self._mic.speaking or self._mic.speech_ended_at is None:
+            if self.connection_state in ("closed", "failed") or time.monotonic() > deadline:
+                raise RuntimeError(f"the call ended while speaking ({self.connection_state})")
             await asyncio.sleep(0.01)
         ended = self._mic.speech_ended_at
         await asyncio.sleep(max(0.0, ended - time.monotonic()))
