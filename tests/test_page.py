@@ -61,8 +61,10 @@ async def test_page_connects_and_plays_avatar(
 ) -> None:
     from playwright.async_api import async_playwright
 
-    # Chromium loops the file as its microphone: speech, then two seconds of silence.
-    padded = np.concatenate([printer_utterance, np.zeros(96000, dtype=np.int16)])
+    # Chromium loops the file as its microphone: speech, then six seconds of silence, room
+    # for an answer even when smart-turn holds a turn it hears as unfinished (up to 1.5 s)
+    # on a loaded machine. With 2 s, the next loop cut in before the answer on a CI run.
+    padded = np.concatenate([printer_utterance, np.zeros(6 * 48000, dtype=np.int16)])
     wav = write_wav(tmp_path / "mic.wav", padded)
     fake_ollama.server.requests.clear()
     console_errors: list[str] = []
