@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -122,6 +123,19 @@ async def test_token_is_required_and_travels_as_a_cookie(token_app: AppProcess) 
         await caller.wait_for_voice(since=0.0, timeout=60)
 
 
+async def _sessions_once(
+    app: AppProcess, ready: Callable[[list[dict[str, Any]]], bool], timeout: float = 10.0
+) -> list[dict[str, Any]]:
+    """`/api/status`'s sessions once `ready` holds for them, or as they are at the timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        _, _, body = request(app.url, path="/api/status")
+        sessions: list[dict[str, Any]] = json.loads(body)["sessions"]
+        if ready(sessions) or time.monotonic() > deadline:
+            return sessions
+        await asyncio.sleep(0.1)
+
+
 async def test_one_call_at_a_time_by_default(fake_ollama: ThreadedFakeOllama) -> None:
     with run_app("--ollama-host", fake_ollama.url) as app:
         async with Caller(app.url, tab="tab-a") as first:
@@ -132,23 +146,16 @@ async def test_one_call_at_a_time_by_default(fake_ollama: ThreadedFakeOllama) ->
             # The same page calling again (a reload) replaces its old call at once.
             async with Caller(app.url, tab="tab-a") as reloaded:
                 await reloaded.wait_for_voice(since=0.0, timeout=60)
-                for _ in range(100):
-                    _, _, body = request(app.url, path="/api/status")
-                    sessions = json.loads(body)["sessions"]
-                    if len(sessions) == 1 and first.connection_state in ("closed", "failed"):
-                        break
-                    await asyncio.sleep(0.1)
+                sessions = await _sessions_once(
+                    app, lambda s: len(s) == 1 and first.connection_state in ("closed", "failed")
+                )
                 assert [s["ending"] for s in sessions] == [False], sessions
                 assert first.connection_state in ("closed", "failed")
                 with pytest.raises(RuntimeError, match="HTTP 429"):
                     async with Caller(app.url):  # no tab id: never replaces anything
                         pass
         # once the first call has hung up, a new one is accepted
-        for _ in range(50):
-            status, _, body = request(app.url, path="/api/status")
-            if not json.loads(body)["sessions"]:
-                break
-            await asyncio.sleep(0.1)
+        await _sessions_once(app, lambda s: not s)
         async with Caller(app.url) as again:
             await again.wait_for_voice(since=0.0, timeout=60)
 

@@ -18,7 +18,8 @@ let client = null;
 let mediaManager = null;
 // Whether the user wants to be in a call: kept across reloads, so a reload or a network
 // blip reconnects instead of leaving the user to find the button again.
-let wanted = sessionStorage.getItem("localagent.call") === "on";
+const CALL_KEY = "localagent.call";
+let wanted = sessionStorage.getItem(CALL_KEY) === "on";
 let retries = 0;
 // This tab's id, kept across reloads: the server ends the call a reload left behind
 // instead of refusing the new one as busy.
@@ -83,8 +84,8 @@ function showAvatar(live, reason) {
 
 function setWanted(on) {
   wanted = on;
-  if (on) sessionStorage.setItem("localagent.call", "on");
-  else sessionStorage.removeItem("localagent.call");
+  if (on) sessionStorage.setItem(CALL_KEY, "on");
+  else sessionStorage.removeItem(CALL_KEY);
 }
 
 function showNode(node) {
@@ -175,7 +176,7 @@ async function connect() {
   connectBtn.disabled = true;
   // Remembered from the first moment: a reload while the call is still being set up
   // (the bot may already be talking) calls again too.
-  sessionStorage.setItem("localagent.call", "on");
+  sessionStorage.setItem(CALL_KEY, "on");
   setState("connecting", "connecting");
   mediaManager = new LocalMediaManager();
   if (micSelect.value) mediaManager._selectedMic = { deviceId: micSelect.value };
