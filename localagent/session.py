@@ -48,6 +48,7 @@ from localagent.ollama_status import probe_ollama
 from localagent.runtime import Runtime
 from localagent.services import create_llm, create_stt, create_tts, create_vad
 from localagent.turns import turn_strategies
+from localagent.video_out import AvatarVideoOut
 
 __all__ = ["AUDIO_IN_RATE", "AUDIO_OUT_RATE", "SessionInfo", "run_session"]
 
@@ -105,6 +106,7 @@ async def run_session(
         if avatar.tavus is not None:
             avatar.tavus.on_audio_sent = lambda n: bus.publish(TavusAudioSent(info.id, nbytes=n))
         llm, stt, tts = create_llm(settings), create_stt(engines, settings), create_tts(engines)
+        video_out = AvatarVideoOut(connection)
         context = LLMContext()
         aggregators = LLMContextAggregatorPair(
             context,
@@ -121,6 +123,7 @@ async def run_session(
                 llm,
                 tts,
                 avatar.processor,
+                video_out,
                 transport.output(),
                 aggregators.assistant(),
             ]
@@ -162,6 +165,7 @@ async def run_session(
 
         @transport.event_handler("on_client_connected")
         async def on_connected(_transport: object, _client: object) -> None:
+            video_out.attach()
             logger.info(f"session {info.id}: browser connected ({avatar.live} avatar)")
             await worker.queue_frames([info.avatar_message()])
             status = await probe_ollama(settings.ollama_host, settings.llm_model)

@@ -84,7 +84,8 @@ async def test_tavus_call_sends_only_tts_audio(
             ended = await caller.say(printer_utterance)
             await caller.wait_for_voice(since=ended + 0.05, timeout=60)
             await caller.wait_for_silence(quiet_s=1.0, timeout=30)
-            assert caller.video_size == (1280, 720) and caller.video_frames > 50
+            # The replica's own picture size: sent as it comes, not scaled up.
+            assert caller.video_size == (640, 360) and caller.video_frames > 50
         await asyncio.sleep(1.0)
         assert TavusJournal(data_dir / "tavus-conversations.json").entries() == []
 

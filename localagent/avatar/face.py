@@ -30,7 +30,7 @@ class Face:
         self._s, self._cx, self._cy = s, cx, cy
 
         base = self._draw_base()
-        self._base = np.asarray(base, dtype=np.uint8).copy()
+        self._canvas = np.asarray(base, dtype=np.uint8).copy()  # the frame being drawn
 
         # Patch boxes (x0, y0, x1, y1) in canvas coordinates.
         ew, eh = int(70 * s), int(40 * s)
@@ -47,6 +47,8 @@ class Face:
             self._draw_mouth(base, i / (MOUTH_LEVELS - 1)) for i in range(MOUTH_LEVELS)
         ]
         del ew
+        self._last_key: tuple[int, int, int, int] | None = None
+        self._last_image: bytes | None = None
 
     # -- drawing (start-up only) -------------------------------------------------------------
 
@@ -168,14 +170,25 @@ class Face:
     # -- per frame ---------------------------------------------------------------------------
 
     def render(self, mouth: float, blink: float, dx: int, dy: int) -> bytes:
-        """RGB bytes of one frame: mouth and blink in [0, 1], head offset in pixels."""
-        canvas = self._base.copy()
-        x0, y0, x1, y1 = self._mouth_box
+        """RGB bytes of one frame: mouth and blink in [0, 1], head offset in pixels.
+
+        A picture the same as the last one comes back as the same bytes object, undrawn:
+        an idle face repeats most frames, and the video track skips a repeat by identity.
+        """
         level = min(MOUTH_LEVELS - 1, max(0, round(mouth * (MOUTH_LEVELS - 1))))
-        canvas[y0:y1, x0:x1] = self._mouth_patches[level]
-        x0, y0, x1, y1 = self._eyes_box
         eye = 0 if blink < 0.25 else (1 if blink < 0.75 else 2)
-        canvas[y0:y1, x0:x1] = self._eye_patches[eye]
         m = self.margin
         ox, oy = m + max(-m, min(m, dx)), m + max(-m, min(m, dy))
-        return canvas[oy : oy + self.height, ox : ox + self.width].tobytes()
+        key = (level, eye, ox, oy)
+        if key == self._last_key and self._last_image is not None:
+            return self._last_image
+        # The patches cover their boxes whole, so pasting them over the last frame's
+        # leaves no trace of it: one copy per frame (the crop), not two.
+        canvas = self._canvas
+        x0, y0, x1, y1 = self._mouth_box
+        canvas[y0:y1, x0:x1] = self._mouth_patches[level]
+        x0, y0, x1, y1 = self._eyes_box
+        canvas[y0:y1, x0:x1] = self._eye_patches[eye]
+        image = canvas[oy : oy + self.height, ox : ox + self.width].tobytes()
+        self._last_key, self._last_image = key, image
+        return image

@@ -134,6 +134,7 @@ class LocalAvatar(FrameProcessor):
                 await self.push_frame(
                     TTSAudioRawFrame(audio, self._sample_rate, 1, context_id=context_id)
                 )
+                await asyncio.sleep(0)  # let the voice reach the transport before drawing
             if self.active or audio:
                 await self._emit_image(audio)
             if await self._release_waiting_frames():

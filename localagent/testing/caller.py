@@ -86,6 +86,7 @@ class Caller:
     base_url: str
     audio: list[ReceivedAudio] = field(default_factory=list)
     video_frames: int = 0
+    video_times: list[float] = field(default_factory=list)  # time.monotonic() of each frame
     last_video: np.ndarray | None = None
     video_size: tuple[int, int] | None = None
     pc_id: str | None = None
@@ -232,6 +233,7 @@ class Caller:
             except MediaStreamError:
                 return
             self.video_frames += 1
+            self.video_times.append(time.monotonic())
             assert isinstance(frame, VideoFrame)
             self.video_size = (frame.width, frame.height)
             if self.video_frames % 10 == 1:

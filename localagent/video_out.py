@@ -1,0 +1,105 @@
+"""The avatar's video as it leaves for the browser: changed pictures only, stamped in real time.
+
+pipecat's SmallWebRTC video track VP8-encodes every frame it is handed and stamps each one
+1/30 s after the one before. An idle local avatar repeats the same picture for most of its
+25 frames a second, and re-encoding an unchanged 1280x720 picture still cost ~14 ms of CPU
+(plus ~6 ms converting it to YUV): a third of a core, taken from whisper just as the user
+stops speaking (`scripts/bench.py` measured STT 1.5-1.9 s in a call against ~0.8 s alone).
+
+So the avatar's images go to `ChangedFramesTrack` instead, which sends a picture only when it
+differs from the last one sent, or after `keepalive_s` so the browser keeps seeing the stream
+alive; each frame is stamped with the wall clock, so sparse frames keep real timing for the
+browser's jitter buffer and lip sync. When the encoder falls behind, the newest picture wins
+over queued stale ones, so video never lags the voice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import time
+
+import numpy as np
+from aiortc import VideoStreamTrack
+from av import VideoFrame
+from pipecat.frames.frames import Frame, OutputImageRawFrame
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+from pipecat.transports.smallwebrtc.connection import SmallWebRTCConnection
+
+__all__ = ["AvatarVideoOut", "ChangedFramesTrack"]
+
+_CLOCK_RATE = 90000  # RTP's video clock
+_TIME_BASE = fractions.Fraction(1, _CLOCK_RATE)
+_PIXEL_FORMATS = {"RGB": "rgb24", "RGBA": "rgba", "BGRA": "bgra", "BGR": "bgr24"}
+
+
+class ChangedFramesTrack(VideoStreamTrack):
+    """An aiortc video track fed with images; repeats of the last picture are not sent."""
+
+    def __init__(self, keepalive_s: float = 0.5) -> None:
+        super().__init__()
+        self.keepalive_s = keepalive_s
+        self.offered = self.sent = 0
+        self._pending: tuple[OutputImageRawFrame, float] | None = None
+        self._last: bytes | None = None
+        self._last_at = 0.0
+        self._ready = asyncio.Event()
+        self._start = time.monotonic()
+        self._last_pts = -1
+
+    def offer(self, frame: OutputImageRawFrame) -> bool:
+        """Queue `frame` to be sent, replacing one not yet sent; False if it is a repeat."""
+        self.offered += 1
+        now = time.monotonic()
+        image = frame.image
+        repeat = self._last is not None and (image is self._last or image == self._last)
+        if repeat and now - self._last_at < self.keepalive_s:
+            return False
+        self._last, self._last_at = image, now
+        self._pending = frame, now
+        self._ready.set()
+        return True
+
+    async def recv(self) -> VideoFrame:
+        while self._pending is None:
+            self._ready.clear()
+            await self._ready.wait()
+        (frame, offered_at), self._pending = self._pending, None
+        self.sent += 1
+        video = _to_video_frame(frame)
+        # Stamped when the picture was made, strictly increasing: gaps stay real gaps.
+        pts = max(self._last_pts + 1, int((offered_at - self._start) * _CLOCK_RATE))
+        video.pts, video.time_base, self._last_pts = pts, _TIME_BASE, pts
+        return video
+
+
+def _to_video_frame(frame: OutputImageRawFrame) -> VideoFrame:
+    width, height = frame.size
+    pixel_format = _PIXEL_FORMATS.get(frame.format or "RGB", "rgb24")
+    channels = len(frame.image) // (width * height)
+    if channels == 3 and pixel_format in ("rgba", "bgra"):
+        pixel_format = "rgb24"  # a mislabelled RGB image: trust the byte count
+    array = np.frombuffer(frame.image, dtype=np.uint8).reshape(height, width, channels)
+    return VideoFrame.from_ndarray(array, format=pixel_format)
+
+
+class AvatarVideoOut(FrameProcessor):
+    """Sits just before the output transport; hands the avatar's images to the call's
+    `ChangedFramesTrack` instead of pipecat's track. Every other frame passes through."""
+
+    def __init__(self, connection: SmallWebRTCConnection, *, keepalive_s: float = 0.5) -> None:
+        super().__init__()
+        self._connection = connection
+        self.track = ChangedFramesTrack(keepalive_s)
+
+    def attach(self) -> None:
+        """Put the track on the call. Call it once the browser is connected, after the
+        transport installed its own track (which it does on every connect)."""
+        self._connection.replace_video_track(self.track)
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if direction == FrameDirection.DOWNSTREAM and isinstance(frame, OutputImageRawFrame):
+            self.track.offer(frame)
+        else:
+            await self.push_frame(frame, direction)
