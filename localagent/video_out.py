@@ -10,26 +10,28 @@ So the avatar's images go to `ChangedFramesTrack` instead, which sends a picture
 differs from the last one sent, or after `keepalive_s` so the browser keeps seeing the stream
 alive; each frame is stamped with the wall clock, so sparse frames keep real timing for the
 browser's jitter buffer and lip sync. When the encoder falls behind, the newest picture wins
-over queued stale ones, so video never lags the voice.
+over queued stale ones, so video never lags the voice. With VP8 negotiated (Chrome, Firefox)
+the track encodes on its own low-priority thread (`localagent.video_encoder`); otherwise it
+hands aiortc YUV frames to encode.
 """
 
 from __future__ import annotations
 
 import asyncio
-import fractions
 import time
 
+import av
 import numpy as np
-from aiortc import VideoStreamTrack
+from aiortc import RTCPeerConnection, VideoStreamTrack
 from av import VideoFrame
 from pipecat.frames.frames import Frame, OutputImageRawFrame
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.transports.smallwebrtc.connection import SmallWebRTCConnection
 
-__all__ = ["AvatarVideoOut", "ChangedFramesTrack"]
+from localagent.video_encoder import TIME_BASE, Vp8Encoder, low_priority_thread, to_yuv
 
-_CLOCK_RATE = 90000  # RTP's video clock
-_TIME_BASE = fractions.Fraction(1, _CLOCK_RATE)
+__all__ = ["AvatarVideoOut", "ChangedFramesTrack", "negotiated_video_codec"]
+
 _PIXEL_FORMATS = {"RGB": "rgb24", "RGBA": "rgba", "BGRA": "bgra", "BGR": "bgr24"}
 
 
@@ -39,6 +41,8 @@ class ChangedFramesTrack(VideoStreamTrack):
     def __init__(self, keepalive_s: float = 0.5) -> None:
         super().__init__()
         self.keepalive_s = keepalive_s
+        self.encoder: Vp8Encoder | None = None  # set when the call negotiated VP8
+        self._thread = low_priority_thread("avatar-video")
         self.offered = self.sent = 0
         self._pending: tuple[OutputImageRawFrame, float] | None = None
         self._last: bytes | None = None
@@ -60,17 +64,29 @@ class ChangedFramesTrack(VideoStreamTrack):
         self._ready.set()
         return True
 
-    async def recv(self) -> VideoFrame:
+    async def recv(self) -> VideoFrame | av.Packet:  # type: ignore[override]
         while self._pending is None:
             self._ready.clear()
             await self._ready.wait()
         (frame, offered_at), self._pending = self._pending, None
         self.sent += 1
-        video = _to_video_frame(frame)
         # Stamped when the picture was made, strictly increasing: gaps stay real gaps.
-        pts = max(self._last_pts + 1, int((offered_at - self._start) * _CLOCK_RATE))
-        video.pts, video.time_base, self._last_pts = pts, _TIME_BASE, pts
-        return video
+        pts = max(self._last_pts + 1, int((offered_at - self._start) * TIME_BASE.denominator))
+        self._last_pts = pts
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._thread, self._prepare, frame, pts)
+
+    def _prepare(self, frame: OutputImageRawFrame, pts: int) -> VideoFrame | av.Packet:
+        video = _to_video_frame(frame)
+        if self.encoder is not None:
+            return self.encoder.encode(video, pts)
+        yuv = to_yuv(video)
+        yuv.pts, yuv.time_base = pts, TIME_BASE
+        return yuv
+
+    def stop(self) -> None:
+        super().stop()
+        self._thread.shutdown(wait=False, cancel_futures=True)
 
 
 def _to_video_frame(frame: OutputImageRawFrame) -> VideoFrame:
@@ -95,7 +111,13 @@ class AvatarVideoOut(FrameProcessor):
     def attach(self) -> None:
         """Put the track on the call. Call it once the browser is connected, after the
         transport installed its own track (which it does on every connect)."""
+        if negotiated_video_codec(self._connection.pc) == "VP8" and self.track.encoder is None:
+            self.track.encoder = Vp8Encoder()
         self._connection.replace_video_track(self.track)
+
+    async def cleanup(self) -> None:
+        self.track.stop()  # aiortc closes the sender, not the track: free its thread here
+        await super().cleanup()
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
@@ -103,3 +125,20 @@ class AvatarVideoOut(FrameProcessor):
             self.track.offer(frame)
         else:
             await self.push_frame(frame, direction)
+
+
+def negotiated_video_codec(pc: RTCPeerConnection) -> str | None:
+    """The codec aiortc sends video with: the first one in our answer's video section."""
+    description = pc.localDescription
+    if description is None:
+        return None
+    lines = description.sdp.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("m=video ") and len(line.split()) > 3:
+            payload_type = line.split()[3]
+            for attribute in lines[i + 1 :]:
+                if attribute.startswith("m="):
+                    break
+                if attribute.startswith(f"a=rtpmap:{payload_type} "):
+                    return attribute.split()[1].split("/")[0].upper()
+    return None

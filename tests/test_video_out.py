@@ -14,7 +14,8 @@ from pipecat.tests.utils import run_test
 from pipecat.transports.smallwebrtc.connection import SmallWebRTCConnection
 
 from localagent.avatar.face import Face
-from localagent.video_out import AvatarVideoOut, ChangedFramesTrack
+from localagent.video_encoder import Vp8Encoder
+from localagent.video_out import AvatarVideoOut, ChangedFramesTrack, negotiated_video_codec
 
 W, H = 160, 90
 
@@ -46,7 +47,7 @@ async def test_the_newest_picture_wins_and_stamps_follow_the_wall_clock() -> Non
     for value in (1, 2, 3):  # the encoder was busy: only the newest is worth sending
         track.offer(picture(value))
     a = await track.recv()
-    assert a.to_ndarray(format="rgb24")[0, 0, 0] == 3
+    assert abs(int(a.to_ndarray(format="rgb24")[0, 0, 0]) - 3) <= 2
     await asyncio.sleep(0.4)
     track.offer(picture(4))
     b = await track.recv()
@@ -57,7 +58,8 @@ async def test_the_newest_picture_wins_and_stamps_follow_the_wall_clock() -> Non
     await asyncio.sleep(0.1)
     assert not waiting.done()
     track.offer(picture(5))
-    assert (await asyncio.wait_for(waiting, 2)).to_ndarray(format="rgb24")[0, 0, 0] == 5
+    last = (await asyncio.wait_for(waiting, 2)).to_ndarray(format="rgb24")
+    assert abs(int(last[0, 0, 0]) - 5) <= 2
 
 
 async def test_rgba_pictures_keep_their_colours() -> None:
@@ -67,7 +69,8 @@ async def test_rgba_pictures_keep_their_colours() -> None:
     track.offer(OutputImageRawFrame(image=rgba.tobytes(), size=(W, H), format="RGBA"))
     frame = await track.recv()
     assert (frame.width, frame.height) == (W, H)
-    assert tuple(frame.to_ndarray(format="rgb24")[5, 5]) == (200, 0, 0)
+    r, g, b = (int(v) for v in frame.to_ndarray(format="rgb24")[5, 5])
+    assert r > 190 and g < 10 and b < 10, (r, g, b)
 
 
 async def test_images_go_to_the_track_and_other_frames_pass() -> None:
@@ -84,11 +87,12 @@ async def test_images_go_to_the_track_and_other_frames_pass() -> None:
 
 
 async def test_an_idle_face_costs_a_few_frames_a_second_over_real_webrtc() -> None:
-    """Two aiortc peers on loopback: 25 offers a second of a face that sways and blinks
-    arrive as far fewer frames, each decodable, stamped with their real spacing."""
-    sender, receiver = RTCPeerConnection(), RTCPeerConnection()
+    """Two aiortc peers on loopback, the browser's side offering as the page does: 25
+    offers a second of a near-still face arrive as far fewer frames, encoded by our VP8
+    encoder, decodable, and stamped with their real spacing."""
+    receiver, sender = RTCPeerConnection(), RTCPeerConnection()
+    receiver.addTransceiver("video", direction="recvonly")
     track = ChangedFramesTrack(keepalive_s=0.5)
-    sender.addTrack(track)
     got: list[tuple[float, VideoFrame]] = []
 
     @receiver.on("track")
@@ -102,10 +106,13 @@ async def test_an_idle_face_costs_a_few_frames_a_second_over_real_webrtc() -> No
 
     readers: list[asyncio.Future[None]] = []
     try:
-        await sender.setLocalDescription(await sender.createOffer())
-        await receiver.setRemoteDescription(sender.localDescription)
-        await receiver.setLocalDescription(await receiver.createAnswer())
+        await receiver.setLocalDescription(await receiver.createOffer())
         await sender.setRemoteDescription(receiver.localDescription)
+        sender.addTrack(track)
+        await sender.setLocalDescription(await sender.createAnswer())
+        await receiver.setRemoteDescription(sender.localDescription)
+        assert negotiated_video_codec(sender) == "VP8"
+        track.encoder = Vp8Encoder()
         for _ in range(200):
             if sender.connectionState == "connected":
                 break
@@ -127,6 +134,20 @@ async def test_an_idle_face_costs_a_few_frames_a_second_over_real_webrtc() -> No
     assert 3 <= track.sent <= 6, f"{track.sent} frames sent for 2 s of a near-still face"
     assert track.sent - 1 <= len(got) <= track.sent  # the last may be on its way at close
     assert got[-1][1].width == 320
+    assert track.encoder.keyframes >= 1
     spans = [(b.pts - a.pts) / 90000 for (_, a), (_, b) in zip(got, got[1:], strict=False)]
     sends = np.diff(offered_at)
     assert np.allclose(spans, sends[: len(spans)], atol=0.06), (spans, list(sends))
+
+
+def test_vp8_keyframes_come_on_the_clock_and_on_a_new_size() -> None:
+    encoder = Vp8Encoder(keyframe_every_s=2.0)
+    still = VideoFrame.from_ndarray(np.full((H, W, 3), 90, np.uint8), format="rgb24")
+    for seconds in (0.0, 0.5, 1.0, 1.9):
+        encoder.encode(still, int(seconds * 90000))
+    assert encoder.keyframes == 1
+    packet = encoder.encode(still, int(2.1 * 90000))
+    assert encoder.keyframes == 2 and packet.pts == int(2.1 * 90000)
+    bigger = VideoFrame.from_ndarray(np.full((2 * H, 2 * W, 3), 90, np.uint8), format="rgb24")
+    encoder.encode(bigger, int(2.2 * 90000))
+    assert encoder.keyframes == 3

@@ -87,7 +87,7 @@ class Caller:
     audio: list[ReceivedAudio] = field(default_factory=list)
     video_frames: int = 0
     video_times: list[float] = field(default_factory=list)  # time.monotonic() of each frame
-    last_video: np.ndarray | None = None
+    last_video_frame: VideoFrame | None = None
     video_size: tuple[int, int] | None = None
     pc_id: str | None = None
     answer: dict[str, Any] | None = None
@@ -236,5 +236,12 @@ class Caller:
             self.video_times.append(time.monotonic())
             assert isinstance(frame, VideoFrame)
             self.video_size = (frame.width, frame.height)
-            if self.video_frames % 10 == 1:
-                self.last_video = frame.to_ndarray(format="rgb24")
+            # Converted to RGB only when asked: the bench times this caller on the server's
+            # own CPUs, where a browser would only decode.
+            self.last_video_frame = frame
+
+    @property
+    def last_video(self) -> np.ndarray | None:
+        """The last picture received, as RGB."""
+        frame = self.last_video_frame
+        return None if frame is None else frame.to_ndarray(format="rgb24")
