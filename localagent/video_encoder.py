@@ -2,10 +2,10 @@
 
 aiortc encodes video in the event loop's default executor at normal priority, with the
 temporal denoiser on: right for a camera, wasted on a drawn face or one Tavus already
-encoded once. Here that cost 12.7 ms per 1280x720 frame against 8.5 ms without the
-denoiser (`scripts/avatar_bench.py`), and with the video encoded beside the voice, the
-bot's first audio reached the caller 60-90 ms later than with no video at all
-(`scripts/bench.py`). A call is voice first: this encoder runs at nice +10, so under load
+encoded once (22 ms per 1280x720 frame against 17 ms without it on a slow 2-core machine,
+YUV conversion included: `scripts/avatar_bench.py`). With the video encoded that way beside
+the voice, the bot's first audio reached the caller 60-90 ms later than with no video at
+all (`scripts/bench.py`). A call is voice first: this encoder runs at nice +10, so under load
 the picture waits (and the newest one wins in `ChangedFramesTrack`), not the voice.
 
 aiortc sends packets a track hands it as they are, but then cannot honour a browser's
