@@ -22,6 +22,7 @@ from pipecat.processors.aggregators.llm_response_universal import (
     LLMContextAggregatorPair,
     LLMUserAggregatorParams,
 )
+from pipecat.processors.frameworks.rtvi import RTVIObserverParams
 from pipecat.processors.frameworks.rtvi.frames import RTVIServerMessageFrame
 from pipecat.transports.base_transport import TransportParams
 from pipecat.transports.smallwebrtc.connection import SmallWebRTCConnection
@@ -54,6 +55,12 @@ __all__ = ["AUDIO_IN_RATE", "AUDIO_OUT_RATE", "SessionInfo", "run_session"]
 
 AUDIO_IN_RATE = 16000  # what whisper and Silero want
 AUDIO_OUT_RATE = 24000
+# The RTVI messages the page uses (captions, speaking state); not the per-token LLM and TTS
+# text, the LLM's input or per-stage metrics, which cost the data channel a message each
+# and which the page gets digested (latency, flow state) from localagent's own messages.
+PAGE_RTVI_MESSAGES = RTVIObserverParams(
+    bot_llm_enabled=False, bot_tts_enabled=False, user_llm_enabled=False, metrics_enabled=False
+)
 
 # What the avatar says when a service fails mid-call (the TTS cannot apologise for itself).
 APOLOGIES = {
@@ -137,6 +144,7 @@ async def run_session(
             ),
             idle_timeout_secs=None,
             observers=[create_latency_observer(bus, info.id)],
+            rtvi_observer_params=PAGE_RTVI_MESSAGES,
         )
         flow_manager = ObservedFlowManager(
             bus=bus,

@@ -108,6 +108,11 @@ async def test_page_connects_and_plays_avatar(
             )
             assert (await page.text_content("#flow-node") or "").startswith("node: ")
             assert "You:" in (await page.text_content("#captions") or "")
+            # The bot's caption comes once its sentence was spoken.
+            await page.wait_for_function(
+                "document.querySelector('#captions').textContent.includes('Avatar:')",
+                timeout=30_000,
+            )
             mics = await page.eval_on_selector_all("#mic option", "os => os.map(o => o.text)")
             assert len(mics) >= 2 and any("Fake" in m for m in mics), mics
             await page.screenshot(path=str(artifacts(tmp_path) / "call-1280x800.png"))
