@@ -151,3 +151,50 @@ def test_vp8_keyframes_come_on_the_clock_and_on_a_new_size() -> None:
     bigger = VideoFrame.from_ndarray(np.full((2 * H, 2 * W, 3), 90, np.uint8), format="rgb24")
     encoder.encode(bigger, int(2.2 * 90000))
     assert encoder.keyframes == 3
+
+
+async def test_a_browser_that_prefers_h264_gets_frames_aiortc_encodes() -> None:
+    """Safari offers H264 first: the track then hands aiortc YUV frames to encode."""
+    from aiortc.rtcrtpsender import RTCRtpSender
+
+    receiver, sender = RTCPeerConnection(), RTCPeerConnection()
+    transceiver = receiver.addTransceiver("video", direction="recvonly")
+    codecs = RTCRtpSender.getCapabilities("video").codecs
+    transceiver.setCodecPreferences([c for c in codecs if c.mimeType == "video/H264"])
+    track = ChangedFramesTrack()
+    got: list[VideoFrame] = []
+    readers: list[asyncio.Future[None]] = []
+
+    @receiver.on("track")
+    def on_track(remote: object) -> None:
+        async def read() -> None:
+            while True:
+                got.append(await remote.recv())  # type: ignore[attr-defined]
+
+        readers.append(asyncio.ensure_future(read()))
+
+    try:
+        await receiver.setLocalDescription(await receiver.createOffer())
+        await sender.setRemoteDescription(receiver.localDescription)
+        sender.addTrack(track)
+        await sender.setLocalDescription(await sender.createAnswer())
+        await receiver.setRemoteDescription(sender.localDescription)
+        assert negotiated_video_codec(sender) == "H264"  # so no encoder is set
+        face = Face(320, 180)
+        for i in range(30):
+            frame = OutputImageRawFrame(face.render(i % 8 / 7, 0.0, 0, 0), (320, 180), "RGB")
+            track.offer(frame)
+            await asyncio.sleep(0.04)
+            if len(got) >= 3:
+                break
+        for _ in range(100):
+            if len(got) >= 3:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await sender.close()
+        await receiver.close()
+        for reader in readers:
+            reader.cancel()
+    assert track.encoder is None
+    assert len(got) >= 3 and (got[-1].width, got[-1].height) == (320, 180)
