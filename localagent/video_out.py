@@ -23,6 +23,7 @@ import time
 import av
 import numpy as np
 from aiortc import RTCPeerConnection, VideoStreamTrack
+from aiortc.sdp import SessionDescription
 from av import VideoFrame
 from pipecat.frames.frames import Frame, OutputImageRawFrame
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
@@ -129,16 +130,9 @@ class AvatarVideoOut(FrameProcessor):
 
 def negotiated_video_codec(pc: RTCPeerConnection) -> str | None:
     """The codec aiortc sends video with: the first one in our answer's video section."""
-    description = pc.localDescription
-    if description is None:
+    if pc.localDescription is None:
         return None
-    lines = description.sdp.splitlines()
-    for i, line in enumerate(lines):
-        if line.startswith("m=video ") and len(line.split()) > 3:
-            payload_type = line.split()[3]
-            for attribute in lines[i + 1 :]:
-                if attribute.startswith("m="):
-                    break
-                if attribute.startswith(f"a=rtpmap:{payload_type} "):
-                    return attribute.split()[1].split("/")[0].upper()
+    for media in SessionDescription.parse(pc.localDescription.sdp).media:
+        if media.kind == "video" and media.rtp.codecs:
+            return media.rtp.codecs[0].mimeType.split("/")[1].upper()
     return None

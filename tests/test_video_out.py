@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 
 import numpy as np
 from aiortc import RTCPeerConnection
+from aiortc.rtcrtpsender import RTCRtpSender
 from av import VideoFrame
 from pipecat.frames.frames import OutputImageRawFrame, TextFrame
 from pipecat.pipeline.pipeline import Pipeline
@@ -86,14 +89,20 @@ async def test_images_go_to_the_track_and_other_frames_pass() -> None:
     await connection.disconnect()
 
 
-async def test_an_idle_face_costs_a_few_frames_a_second_over_real_webrtc() -> None:
-    """Two aiortc peers on loopback, the browser's side offering as the page does: 25
-    offers a second of a near-still face arrive as far fewer frames, encoded by our VP8
-    encoder, decodable, and stamped with their real spacing."""
+@contextlib.asynccontextmanager
+async def webrtc_call(
+    track: ChangedFramesTrack, prefer: str | None = None
+) -> AsyncIterator[tuple[RTCPeerConnection, list[tuple[float, VideoFrame]]]]:
+    """Two aiortc peers on loopback, connected: the browser's side offers as the page does
+    (preferring codec `prefer`), `track`'s side answers. Yields the answering peer and the
+    frames the browser's side receives, with their arrival times."""
     receiver, sender = RTCPeerConnection(), RTCPeerConnection()
-    receiver.addTransceiver("video", direction="recvonly")
-    track = ChangedFramesTrack(keepalive_s=0.5)
+    transceiver = receiver.addTransceiver("video", direction="recvonly")
+    if prefer is not None:
+        codecs = RTCRtpSender.getCapabilities("video").codecs
+        transceiver.setCodecPreferences([c for c in codecs if c.mimeType == f"video/{prefer}"])
     got: list[tuple[float, VideoFrame]] = []
+    readers: list[asyncio.Future[None]] = []
 
     @receiver.on("track")
     def on_track(remote: object) -> None:
@@ -104,19 +113,31 @@ async def test_an_idle_face_costs_a_few_frames_a_second_over_real_webrtc() -> No
 
         readers.append(asyncio.ensure_future(read()))
 
-    readers: list[asyncio.Future[None]] = []
     try:
         await receiver.setLocalDescription(await receiver.createOffer())
         await sender.setRemoteDescription(receiver.localDescription)
         sender.addTrack(track)
         await sender.setLocalDescription(await sender.createAnswer())
         await receiver.setRemoteDescription(sender.localDescription)
-        assert negotiated_video_codec(sender) == "VP8"
-        track.encoder = Vp8Encoder()
         for _ in range(200):
             if sender.connectionState == "connected":
                 break
             await asyncio.sleep(0.05)
+        yield sender, got
+    finally:
+        await sender.close()
+        await receiver.close()
+        for reader in readers:
+            reader.cancel()
+
+
+async def test_an_idle_face_costs_a_few_frames_a_second_over_real_webrtc() -> None:
+    """25 offers a second of a near-still face arrive as far fewer frames, encoded by our
+    VP8 encoder, decodable, and stamped with their real spacing."""
+    track = ChangedFramesTrack(keepalive_s=0.5)
+    async with webrtc_call(track) as (sender, got):
+        assert negotiated_video_codec(sender) == "VP8"
+        track.encoder = Vp8Encoder()
         face = Face(320, 180)
         offered_at: list[float] = []
         for i in range(50):  # two seconds at 25 fps: still, then one step of sway
@@ -126,11 +147,6 @@ async def test_an_idle_face_costs_a_few_frames_a_second_over_real_webrtc() -> No
                 offered_at.append(time.monotonic())
             await asyncio.sleep(0.04)
         await asyncio.sleep(0.5)
-    finally:
-        await sender.close()
-        await receiver.close()
-        for reader in readers:
-            reader.cancel()
     assert 3 <= track.sent <= 6, f"{track.sent} frames sent for 2 s of a near-still face"
     assert track.sent - 1 <= len(got) <= track.sent  # the last may be on its way at close
     assert got[-1][1].width == 320
@@ -155,30 +171,8 @@ def test_vp8_keyframes_come_on_the_clock_and_on_a_new_size() -> None:
 
 async def test_a_browser_that_prefers_h264_gets_frames_aiortc_encodes() -> None:
     """Safari offers H264 first: the track then hands aiortc YUV frames to encode."""
-    from aiortc.rtcrtpsender import RTCRtpSender
-
-    receiver, sender = RTCPeerConnection(), RTCPeerConnection()
-    transceiver = receiver.addTransceiver("video", direction="recvonly")
-    codecs = RTCRtpSender.getCapabilities("video").codecs
-    transceiver.setCodecPreferences([c for c in codecs if c.mimeType == "video/H264"])
     track = ChangedFramesTrack()
-    got: list[VideoFrame] = []
-    readers: list[asyncio.Future[None]] = []
-
-    @receiver.on("track")
-    def on_track(remote: object) -> None:
-        async def read() -> None:
-            while True:
-                got.append(await remote.recv())  # type: ignore[attr-defined]
-
-        readers.append(asyncio.ensure_future(read()))
-
-    try:
-        await receiver.setLocalDescription(await receiver.createOffer())
-        await sender.setRemoteDescription(receiver.localDescription)
-        sender.addTrack(track)
-        await sender.setLocalDescription(await sender.createAnswer())
-        await receiver.setRemoteDescription(sender.localDescription)
+    async with webrtc_call(track, prefer="H264") as (sender, got):
         assert negotiated_video_codec(sender) == "H264"  # so no encoder is set
         face = Face(320, 180)
         for i in range(30):
@@ -191,10 +185,5 @@ async def test_a_browser_that_prefers_h264_gets_frames_aiortc_encodes() -> None:
             if len(got) >= 3:
                 break
             await asyncio.sleep(0.05)
-    finally:
-        await sender.close()
-        await receiver.close()
-        for reader in readers:
-            reader.cancel()
     assert track.encoder is None
-    assert len(got) >= 3 and (got[-1].width, got[-1].height) == (320, 180)
+    assert len(got) >= 3 and (got[-1][1].width, got[-1][1].height) == (320, 180)

@@ -47,8 +47,7 @@ class Face:
             self._draw_mouth(base, i / (MOUTH_LEVELS - 1)) for i in range(MOUTH_LEVELS)
         ]
         del ew
-        self._last_key: tuple[int, int, int, int] | None = None
-        self._last_image: bytes | None = None
+        self._last: tuple[tuple[int, int, int, int], bytes] | None = None  # key, picture
 
     # -- drawing (start-up only) -------------------------------------------------------------
 
@@ -180,8 +179,8 @@ class Face:
         m = self.margin
         ox, oy = m + max(-m, min(m, dx)), m + max(-m, min(m, dy))
         key = (level, eye, ox, oy)
-        if key == self._last_key and self._last_image is not None:
-            return self._last_image
+        if self._last is not None and self._last[0] == key:
+            return self._last[1]
         # The patches cover their boxes whole, so pasting them over the last frame's
         # leaves no trace of it: one copy per frame (the crop), not two.
         canvas = self._canvas
@@ -190,5 +189,5 @@ class Face:
         x0, y0, x1, y1 = self._eyes_box
         canvas[y0:y1, x0:x1] = self._eye_patches[eye]
         image = canvas[oy : oy + self.height, ox : ox + self.width].tobytes()
-        self._last_key, self._last_image = key, image
+        self._last = key, image
         return image

@@ -85,7 +85,6 @@ class ReceivedAudio:
 class Caller:
     base_url: str
     audio: list[ReceivedAudio] = field(default_factory=list)
-    video_frames: int = 0
     video_times: list[float] = field(default_factory=list)  # time.monotonic() of each frame
     last_video_frame: VideoFrame | None = None
     video_size: tuple[int, int] | None = None
@@ -232,13 +231,16 @@ class Caller:
                 frame = await track.recv()
             except MediaStreamError:
                 return
-            self.video_frames += 1
             self.video_times.append(time.monotonic())
             assert isinstance(frame, VideoFrame)
             self.video_size = (frame.width, frame.height)
             # Converted to RGB only when asked: the bench times this caller on the server's
             # own CPUs, where a browser would only decode.
             self.last_video_frame = frame
+
+    @property
+    def video_frames(self) -> int:
+        return len(self.video_times)
 
     @property
     def last_video(self) -> np.ndarray | None:
