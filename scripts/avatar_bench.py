@@ -16,10 +16,18 @@ import fractions
 import statistics
 import time
 
+import av
 import numpy as np
 
 from localagent.avatar.face import Face
 from localagent.avatar.local import loudness_to_mouth
+
+
+def luma_psnr(sent: av.VideoFrame, got: av.VideoFrame) -> float:
+    """PSNR of the decoded picture's luma against the one encoded, in dB."""
+    a = sent.to_ndarray()[: sent.height].astype(np.float32)
+    b = got.to_ndarray(format="yuv420p")[: got.height].astype(np.float32)
+    return float(10 * np.log10(255**2 / max(float(np.mean((a - b) ** 2)), 1e-6)))
 
 
 def main() -> int:
@@ -58,6 +66,9 @@ def main() -> int:
         aiortc_encoder, ours = Vp8Encoder(), OurVp8Encoder()
         aiortc_ms: list[float] = []
         ours_ms: list[float] = []
+        decoder = av.CodecContext.create("libvpx", "r")
+        psnr: list[float] = []
+        sent_bytes = 0
         for i, raw in enumerate(frames):
             image = np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 3)
             start = time.process_time()
@@ -66,8 +77,11 @@ def main() -> int:
             aiortc_encoder.encode(video)
             aiortc_ms.append((time.process_time() - start) * 1000)
             start = time.process_time()
-            ours.encode(VideoFrame.from_ndarray(image, format="rgb24"), i * 3600)
+            packet = ours.encode(VideoFrame.from_ndarray(image, format="rgb24"), i * 3600)
             ours_ms.append((time.process_time() - start) * 1000)
+            sent_bytes += packet.size
+            sent = VideoFrame.from_ndarray(image, format="rgb24").reformat(format="yuv420p")
+            psnr += [luma_psnr(sent, got) for got in decoder.decode(packet)]
         rows.append(("VP8 encode, aiortc's settings", aiortc_ms))
         rows.append(("VP8 encode, localagent's video encoder", ours_ms))
 
@@ -77,6 +91,12 @@ def main() -> int:
         median = statistics.median(values)
         p95 = sorted(values)[int(len(values) * 0.95) - 1]
         print(f"{name:<44}{median:>10.2f}{p95:>9.2f}{1000 / max(median, 1e-6):>15.0f}")
+    if psnr:
+        print(
+            f"localagent's VP8: {sent_bytes * 8 * args.fps / len(psnr) / 1000:.0f} kbit/s at "
+            f"{args.fps} fps, PSNR-Y median {statistics.median(psnr):.1f} dB, "
+            f"lowest {min(psnr):.1f} dB"
+        )
     budget = 1000 / args.fps
     render_median = statistics.median(render_ms)
     print(

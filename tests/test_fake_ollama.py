@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 
 import aiohttp
+import pytest
 from openai import AsyncOpenAI
 
 from localagent.ollama_status import probe_ollama
@@ -52,3 +55,21 @@ async def test_ollama_endpoints_and_probe() -> None:
                 assert r.status == 404
     down = await probe_ollama(server.url, "llama3.2:3b")  # stopped now
     assert not down.ok and "not reachable" in down.problem
+
+
+async def test_a_client_hanging_up_mid_answer_is_counted_not_an_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An interrupted turn closes the stream early; the fake must take that as Ollama does."""
+    async with FakeOllama(replies=[Reply(text="word " * 200)], tokens_per_s=50) as server:
+        async with aiohttp.ClientSession() as http:
+            request = {"model": "llama3.2:3b", "stream": True, "messages": []}
+            async with http.post(f"{server.url}/v1/chat/completions", json=request) as r:
+                assert (await r.content.readline()).startswith(b"data: ")
+                r.close()
+        for _ in range(100):
+            if server.hangups:
+                break
+            await asyncio.sleep(0.05)
+        assert server.hangups == 1
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

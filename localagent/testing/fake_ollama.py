@@ -80,6 +80,7 @@ class FakeOllama(LoopbackServer):
         self.tools = tools  # whether /api/show reports the "tools" capability
         self.requests: list[dict[str, Any]] = []
         self.loads: list[str] = []  # models asked to load via /api/generate
+        self.hangups = 0  # streamed answers the client hung up on
         self.request_event = asyncio.Event()
         self.released = asyncio.Event()  # set at stop: ends stalled streams
         super().__init__(host, port)
@@ -150,34 +151,38 @@ class FakeOllama(LoopbackServer):
             }
             await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
 
-        if self.ttft_s:
-            await asyncio.sleep(self.ttft_s)
-        await send({"role": "assistant", "content": ""})
-        for sent, token in enumerate(_tokens(reply.text)):
-            if reply.fault is not None and sent == reply.fault_after:
-                return await self._fail(request, response, reply.fault)
-            await send({"content": token})
-            if self.tokens_per_s:
-                await asyncio.sleep(1.0 / self.tokens_per_s)
-        for index, call in enumerate(reply.tool_calls):
-            await send(
-                {
-                    "tool_calls": [
-                        {
-                            "index": index,
-                            "id": f"call_{len(self.requests)}_{index}",
-                            "type": "function",
-                            "function": {
-                                "name": call.name,
-                                "arguments": json.dumps(call.arguments),
-                            },
-                        }
-                    ]
-                }
-            )
-        await send({}, "tool_calls" if reply.tool_calls else "stop")
-        await response.write(b"data: [DONE]\n\n")
-        await response.write_eof()
+        try:
+            if self.ttft_s:
+                await asyncio.sleep(self.ttft_s)
+            await send({"role": "assistant", "content": ""})
+            for sent, token in enumerate(_tokens(reply.text)):
+                if reply.fault is not None and sent == reply.fault_after:
+                    return await self._fail(request, response, reply.fault)
+                await send({"content": token})
+                if self.tokens_per_s:
+                    await asyncio.sleep(1.0 / self.tokens_per_s)
+            for index, call in enumerate(reply.tool_calls):
+                await send(
+                    {
+                        "tool_calls": [
+                            {
+                                "index": index,
+                                "id": f"call_{len(self.requests)}_{index}",
+                                "type": "function",
+                                "function": {
+                                    "name": call.name,
+                                    "arguments": json.dumps(call.arguments),
+                                },
+                            }
+                        ]
+                    }
+                )
+            await send({}, "tool_calls" if reply.tool_calls else "stop")
+            await response.write(b"data: [DONE]\n\n")
+            await response.write_eof()
+        except ConnectionResetError:
+            # The client hung up mid-answer (an interrupted turn), as it may with Ollama.
+            self.hangups += 1
         return response
 
     async def _fail(
