@@ -13,22 +13,22 @@ from piper import PiperVoice
 from localagent.models import resolve_piper_voice
 from localagent.settings import Settings
 
-__all__ = ["synthesize", "write_wav"]
+__all__ = ["synthesize", "voice", "write_wav"]
 
 
 @functools.cache
-def _voice() -> PiperVoice:
-
+def voice() -> PiperVoice:
+    """The test voice, loaded once."""
     ref = resolve_piper_voice("en_US-joe-medium", Settings().models_dir)
     return PiperVoice.load(str(ref.path))
 
 
 def synthesize(text: str, rate: int = 48000) -> np.ndarray:
     """Mono int16 PCM of `text` at `rate`."""
-    voice = _voice()
-    pcm = b"".join(chunk.audio_int16_bytes for chunk in voice.synthesize(text))
+    piper = voice()
+    pcm = b"".join(chunk.audio_int16_bytes for chunk in piper.synthesize(text))
     samples = np.frombuffer(pcm, dtype=np.int16)
-    src_rate = voice.config.sample_rate
+    src_rate = piper.config.sample_rate
     if src_rate == rate:
         return samples.copy()
     resampled = soxr.resample(samples.astype(np.float32), src_rate, rate)
