@@ -31,6 +31,7 @@ _FLAGS: dict[str, dict[str, Any]] = {
     "whisper_device": {"choices": ["auto", "cpu", "cuda"]},
     "whisper_compute_type": {"help": "CTranslate2 compute type (default auto)"},
     "whisper_beam_size": {"type": int, "help": "whisper beam size (default 1: greedy)"},
+    "whisper_window_s": {"type": float, "help": "whisper's short window, s (default 10; 30: off)"},
     "piper_voice": {"help": "Piper voice name or path to an .onnx"},
     "models_dir": {"help": "where to look for models (default ./models)"},
     "avatar": {"choices": ["auto", "tavus", "local"]},

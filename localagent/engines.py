@@ -15,10 +15,10 @@ from loguru import logger
 
 from localagent.models import ResolvedModel, resolve_piper_voice, resolve_whisper_model
 from localagent.settings import Settings
+from localagent.transcriber import Transcriber
 from localagent.turns import TurnStop, choose_turn_stop
 
 if TYPE_CHECKING:
-    from faster_whisper import WhisperModel
     from piper import PiperVoice
 
 __all__ = ["Engines", "load_engines"]
@@ -26,7 +26,7 @@ __all__ = ["Engines", "load_engines"]
 
 @dataclass
 class Engines:
-    whisper: WhisperModel
+    whisper: Transcriber  # the loaded faster-whisper model, decoded localagent's way
     whisper_model: ResolvedModel
     whisper_device: str
     whisper_compute_type: str
@@ -63,10 +63,16 @@ def load_engines(settings: Settings) -> Engines:
     device = _whisper_device(settings.whisper_device)
     compute_type = _compute_type(settings.whisper_compute_type, device)
     t0 = time.perf_counter()
-    whisper = WhisperModel(str(whisper_ref.path), device=device, compute_type=compute_type)
-    # One pass over a second of near-silence allocates the decoder's buffers.
+    whisper = Transcriber(
+        WhisperModel(str(whisper_ref.path), device=device, compute_type=compute_type),
+        beam_size=settings.whisper_beam_size,
+        window_s=settings.whisper_window_s,
+    )
+    # A second of near-silence allocates the buffers: whisper hears nothing over the short
+    # window, so it decodes it again over the full one and both are warm.
     noise = (np.random.default_rng(0).standard_normal(16000) * 1e-3).astype(np.float32)
-    list(whisper.transcribe(noise, language="en")[0])
+    whisper.transcribe(noise, language="en")
+    whisper.short_decodes = whisper.fallbacks = 0
     timings["whisper"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -84,7 +90,8 @@ def load_engines(settings: Settings) -> Engines:
     logger.info(f"end of turn: {turn_stop.describe()}")
 
     logger.info(
-        f"Whisper {whisper_ref.name} ({whisper_ref.source}, {device}/{compute_type}) and "
+        f"Whisper {whisper_ref.name} ({whisper_ref.source}, {device}/{compute_type}, "
+        f"{whisper.window_s:g} s window) and "
         f"Piper {voice_ref.name} ({voice_ref.source}) loaded in "
         f"{timings['whisper']:.1f}s + {timings['piper']:.1f}s"
     )

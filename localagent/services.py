@@ -32,27 +32,11 @@ __all__ = [
 ]
 
 
-class _WithDecoding:
-    """The shared whisper model with localagent's decoding options, which pipecat's
-    service does not pass: greedy decoding transcribed the bench sentences 15% faster than
-    faster-whisper's default beam of 5, with the same word error rate (tiny.en, CPU)."""
-
-    def __init__(self, model: Any, *, beam_size: int) -> None:
-        self._model, self._beam_size = model, beam_size
-
-    def transcribe(self, audio: Any, **kwargs: Any) -> Any:
-        return self._model.transcribe(audio, beam_size=self._beam_size, **kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._model, name)
-
-
 class SharedWhisperSTTService(WhisperSTTService):
     """WhisperSTTService over a model loaded once for the process."""
 
-    def __init__(self, *, engines: Engines, beam_size: int = 1, **kwargs: Any) -> None:
+    def __init__(self, *, engines: Engines, **kwargs: Any) -> None:
         self._shared_model = engines.whisper
-        self._beam_size = beam_size
         super().__init__(
             device=engines.whisper_device,
             compute_type=engines.whisper_compute_type,
@@ -66,7 +50,7 @@ class SharedWhisperSTTService(WhisperSTTService):
         )
 
     def _load(self) -> None:
-        self._model = _WithDecoding(self._shared_model, beam_size=self._beam_size)
+        self._model = self._shared_model
 
 
 class SharedPiperTTSService(PiperTTSService):
@@ -117,8 +101,8 @@ def create_vad(engines: Engines) -> SharedSileroVAD:
     return SharedSileroVAD(engines=engines)
 
 
-def create_stt(engines: Engines, settings: Settings) -> SharedWhisperSTTService:
-    return SharedWhisperSTTService(engines=engines, beam_size=settings.whisper_beam_size)
+def create_stt(engines: Engines) -> SharedWhisperSTTService:
+    return SharedWhisperSTTService(engines=engines)
 
 
 def create_tts(engines: Engines) -> SharedPiperTTSService:

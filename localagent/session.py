@@ -112,7 +112,7 @@ async def run_session(
         avatar = info.avatar_stage = create_avatar_stage(settings, http, runtime.journal)
         if avatar.tavus is not None:
             avatar.tavus.on_audio_sent = lambda n: bus.publish(TavusAudioSent(info.id, nbytes=n))
-        llm, stt, tts = create_llm(settings), create_stt(engines, settings), create_tts(engines)
+        llm, stt, tts = create_llm(settings), create_stt(engines), create_tts(engines)
         video_out = AvatarVideoOut(connection)
         context = LLMContext()
         aggregators = LLMContextAggregatorPair(

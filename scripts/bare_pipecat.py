@@ -1,9 +1,9 @@
 """The baseline for `bench.py`: a bare pipecat voice bot with localagent's models.
 
-Same SmallWebRTC signalling, whisper and Piper models (loaded once, the same way), Silero
-VAD and end-of-turn strategy, and LLM server; no flows, no observers, no avatar or video,
-no TUI, no recording. It prints the same ready line as localagent, so the same caller and
-helpers drive both.
+Same SmallWebRTC signalling, whisper and Piper models (loaded once, whisper decoded the
+same way), Silero VAD and end-of-turn strategy, and LLM server; no flows, no observers, no
+avatar or video, no TUI, no recording. It prints the same ready line as localagent, so the
+same caller and helpers drive both.
 
     python scripts/bare_pipecat.py --port 0 --ollama-host URL [--turn-stop smart-turn]
 """
@@ -60,7 +60,7 @@ async def run_bot(connection: SmallWebRTCConnection, settings: Settings, engines
     pipeline = Pipeline(
         [
             transport.input(),
-            create_stt(engines, settings),
+            create_stt(engines),
             aggregators.user(),
             create_llm(settings),
             create_tts(engines),
@@ -103,6 +103,7 @@ def main() -> int:
     parser.add_argument("--turn-stop", default=Settings.model_fields["turn_stop"].default)
     parser.add_argument("--user-speech-timeout", type=float)
     parser.add_argument("--smart-turn-stop-secs", type=float)
+    parser.add_argument("--whisper-window-s", type=float)
     parser.add_argument("--no-tui", action="store_true", help="accepted for symmetry")
     args = parser.parse_args()
     settings = Settings(
@@ -113,7 +114,8 @@ def main() -> int:
         **{
             k: v
             for k, v in vars(args).items()
-            if k in ("user_speech_timeout", "smart_turn_stop_secs") and v is not None
+            if k in ("user_speech_timeout", "smart_turn_stop_secs", "whisper_window_s")
+            and v is not None
         },
     )
     engines = load_engines(settings)

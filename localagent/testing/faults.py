@@ -46,7 +46,7 @@ def install_from_env() -> None:
 
     def load_with_faults(settings: Any) -> Any:
         engines = load(settings)  # warm-up calls happen before the proxies count
-        engines.whisper = Faulty(engines.whisper, "transcribe", _calls("WHISPER"))
+        engines.whisper = Faulty(engines.whisper, "transcribe", _calls("WHISPER"))  # type: ignore[assignment]
         engines.piper = Faulty(engines.piper, "synthesize", _calls("PIPER"))  # type: ignore[assignment]
         return engines
 
