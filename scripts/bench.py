@@ -40,6 +40,7 @@ from localagent.testing.app_process import run_app
 from localagent.testing.caller import Caller
 from localagent.testing.fake_ollama import ThreadedFakeOllama
 from localagent.testing.speech import synthesize, write_wav
+from localagent.transcriber import Transcriber
 
 UTTERANCES = [
     "My printer will not print anything.",
@@ -52,7 +53,7 @@ UTTERANCES = [
     "I need some help with | my email account.",
     "The screen in the meeting room | shows no picture.",
 ]
-PAUSE_S = 0.7
+PAUSE_S = 1.0
 STAGES = [
     ("vad_wait", "VAD stop wait"),
     ("stt", "STT (to final transcript)"),
@@ -64,6 +65,7 @@ STAGES = [
     ("voice_to_voice", "voice-to-voice (server)"),
 ]
 SHORT_SENTENCES = ["Thanks.", "Sure, I can help.", "Let me check that for you."]
+Heard = tuple[float, float]  # (caller's end of speech, first bot audio heard), monotonic
 REPLY = "Thanks. Let me look into that for you right away. Is there anything else?"
 
 
@@ -72,21 +74,40 @@ def normalize(text: str) -> str:
 
 
 def speak(text: str) -> Any:
-    """PCM of an utterance; a "|" becomes PAUSE_S of silence."""
+    """PCM of an utterance; at a "|" the speaker pauses for PAUSE_S of silence in all.
+
+    The sentence is spoken whole with a comma there and the comma's pause stretched, so the
+    words before the pause keep the tone of a sentence that goes on; two halves spoken
+    apart would end the first on a finished sentence's falling tone, which smart-turn hears.
+    """
     import numpy as np
 
-    parts = [synthesize(p.strip()) for p in text.split("|")]
-    gap = np.zeros(int(48000 * PAUSE_S), dtype=np.int16)
-    out = parts[0]
-    for part in parts[1:]:
-        out = np.concatenate([out, gap, part])
-    return out
+    if "|" not in text:
+        return synthesize(text)
+    pcm = synthesize(text.replace(" |", ","))
+    start, end = longest_pause(pcm)
+    gap = np.zeros(max(0, int(48000 * PAUSE_S) - (end - start)), dtype=np.int16)
+    middle = (start + end) // 2
+    return np.concatenate([pcm[:middle], gap, pcm[middle:]])
 
 
-async def one_call(url: str, speech: list[Any], turns: list[int]) -> tuple[list[float], int]:
-    """Speak the given utterances in one call: caller-side latency of each turn the bot
-    let finish, and how many times it started talking before the caller had finished."""
-    latencies, cut_ins = [], 0
+def longest_pause(pcm: Any, frame: int = 480) -> tuple[int, int]:
+    """Sample range of the longest run of quiet 10 ms frames between two voiced ones."""
+    import numpy as np
+
+    frames = pcm[: len(pcm) // frame * frame].astype(np.float32).reshape(-1, frame)
+    voiced = np.flatnonzero(np.sqrt(np.mean(frames**2, axis=1)) >= 0.01 * 32768)
+    gaps = np.diff(voiced)
+    i = int(np.argmax(gaps))
+    return (int(voiced[i]) + 1) * frame, int(voiced[i + 1]) * frame
+
+
+async def one_call(url: str, speech: list[Any], turns: list[int]) -> tuple[list[Heard], int]:
+    """Speak the given utterances in one call: when the caller stopped and first heard the bot
+    in each turn the bot let finish, and how many times it started talking before the caller
+    had finished."""
+    heard: list[Heard] = []
+    cut_ins = 0
     async with Caller(url) as caller:
         await caller.wait_for_voice(since=0.0, timeout=120)  # the greeting
         await caller.wait_for_silence(quiet_s=1.0, timeout=120)
@@ -102,26 +123,52 @@ async def one_call(url: str, speech: list[Any], turns: list[int]) -> tuple[list[
                     await caller.wait_for_voice(since=ended + 0.02, timeout=6)
             else:
                 first = await caller.wait_for_voice(since=ended + 0.02, timeout=120)
-                latencies.append(first - ended)
+                heard.append((ended, first))
             await caller.wait_for_silence(quiet_s=1.0, timeout=120)
-    return latencies, cut_ins
+    return heard, cut_ins
 
 
-def offline_transcripts(wavs: list[Path], whisper: str) -> tuple[list[str], list[float]]:
-    """Each WAV transcribed from the file, and the seconds it took per second of speech."""
+def split_at_llm(heard: list[Heard], requests: list[float]) -> tuple[list[float], list[float]]:
+    """Each turn cut at the LLM request it caused: the caller's end of speech to the request,
+    and the request to the caller hearing the bot. Times the bare pipeline without adding
+    anything to it, since the test server and the caller share this process's clock."""
+    before, after = [], []
+    for ended, first in heard:
+        asked = [t for t in requests if ended < t < first]
+        if asked:
+            before.append(asked[0] - ended)
+            after.append(first - asked[0])
+    return before, after
+
+
+def offline_transcripts(
+    wavs: list[Path], whisper: str
+) -> tuple[list[str], list[float], list[float]]:
+    """Each WAV transcribed from the file by faster-whisper itself (its 30 s window), and
+    the seconds that took per second of speech; then the seconds per second of speech of
+    localagent's decoding (`localagent.transcriber`, the configured short window)."""
     from faster_whisper import WhisperModel
     from faster_whisper.audio import decode_audio
 
-    ref = resolve_whisper_model(whisper, Settings().models_dir)
+    settings = Settings()
+    ref = resolve_whisper_model(whisper, settings.models_dir)
     model = WhisperModel(str(ref.path), device="cpu", compute_type="int8")
-    texts, per_second = [], []
+    ours = Transcriber(
+        model, beam_size=settings.whisper_beam_size, window_s=settings.whisper_window_s
+    )
+    texts, full, short = [], [], []
     for wav in wavs:
         audio = decode_audio(str(wav), sampling_rate=16000)
-        t0 = time.perf_counter()
-        segments = model.transcribe(audio, language="en", beam_size=Settings().whisper_beam_size)[0]
-        texts.append(" ".join(s.text for s in segments).strip())
-        per_second.append((time.perf_counter() - t0) / (len(audio) / 16000))
-    return texts, per_second
+        for decoder, times in ((model, full), (ours, short)):
+            t0 = time.perf_counter()
+            segments = decoder.transcribe(
+                audio, language="en", beam_size=settings.whisper_beam_size
+            )[0]
+            text = " ".join(s.text for s in segments).strip()
+            times.append((time.perf_counter() - t0) / (len(audio) / 16000))
+            if decoder is model:
+                texts.append(text)
+    return texts, full, short
 
 
 def tts_first_audio(sentences: list[str], repeats: int = 3) -> list[float]:
@@ -160,19 +207,19 @@ def main() -> int:
     turns = list(range(args.turns))
     blocks = [turns[i : i + args.per_call] for i in range(0, len(turns), args.per_call)]
 
+    fake: ThreadedFakeOllama | None = None
     with ExitStack() as stack:
         if args.ollama_host:
             llm_url, llm = args.ollama_host, f"Ollama {args.model} at {args.ollama_host}"
         else:
             # Every reply is the same sentence, so both servers speak the same amount.
-            fake = stack.enter_context(
-                ThreadedFakeOllama(
-                    models=(args.model,),
-                    ttft_s=args.ttft,
-                    tokens_per_s=args.tokens_per_s,
-                    default_reply=REPLY,
-                )
+            fake = ThreadedFakeOllama(
+                models=(args.model,),
+                ttft_s=args.ttft,
+                tokens_per_s=args.tokens_per_s,
+                default_reply=REPLY,
             )
+            stack.enter_context(fake)
             llm_url = fake.url
             llm = f"test server (first token {args.ttft:.2f} s, {args.tokens_per_s:.0f} tok/s)"
         flags = ["--ollama-host", llm_url, "--llm-model", args.model, *args.app_args]
@@ -184,15 +231,18 @@ def main() -> int:
                 raise SystemExit(f"a server did not start:\n{proc.output}")
         with urllib.request.urlopen(app.url.rstrip("/") + "/api/status", timeout=10) as r:
             turn_stop = json.load(r)["turn_stop"]
-        ours: list[float] = []
-        base: list[float] = []
+        ours_heard: list[Heard] = []
+        base_heard: list[Heard] = []
         cut_ins = base_cut_ins = 0
         for block in blocks:  # alternate whole calls so neither side warms the other
-            latencies, cuts = asyncio.run(one_call(app.url, speech, block))
-            ours, cut_ins = ours + latencies, cut_ins + cuts
-            latencies, cuts = asyncio.run(one_call(bare.url, speech, block))
-            base, base_cut_ins = base + latencies, base_cut_ins + cuts
+            heard_, cuts = asyncio.run(one_call(app.url, speech, block))
+            ours_heard, cut_ins = ours_heard + heard_, cut_ins + cuts
+            heard_, cuts = asyncio.run(one_call(bare.url, speech, block))
+            base_heard, base_cut_ins = base_heard + heard_, base_cut_ins + cuts
             print(f"{block[-1] + 1}/{args.turns} turns", file=sys.stderr, flush=True)
+        requests = list(fake.server.request_times) if fake else []
+    ours = [first - ended for ended, first in ours_heard]
+    base = [first - ended for ended, first in base_heard]
 
     sessions = SessionStore(data / "sessions.sqlite3").list()
     latency = [
@@ -203,7 +253,7 @@ def main() -> int:
     ]
     heard = " ".join(t["text"] for s in reversed(sessions) for t in s.turns if t["role"] == "user")
     said = " ".join(UTTERANCES[i % len(UTTERANCES)].replace("|", "") for i in turns)
-    offline, stt_per_second = offline_transcripts(wavs, args.whisper_model)
+    offline, stt_per_second, stt_short = offline_transcripts(wavs, args.whisper_model)
     tts_first = tts_first_audio(SHORT_SENTENCES)
     offline_said = " ".join(offline[i % len(offline)] for i in turns)
     wer_live = jiwer.wer(normalize(said), normalize(heard))
@@ -227,6 +277,17 @@ def main() -> int:
         r = rows[key]
         print(f"{label:<38}{r['median']:>8.3f}{r['p95']:>8.3f}{r['max']:>8.3f}")
     print(f"overhead ratio (median, caller): {ratio:.3f} ({extra_ms:+.0f} ms)")
+    split: dict[str, Any] = {}
+    if requests:
+        split = {
+            "localagent": split_at_llm(ours_heard, requests),
+            "bare": split_at_llm(base_heard, requests),
+        }
+        print(f"{'caller v2v cut at the LLM request':<38}{'ours':>8}{'bare':>8}{'diff ms':>9}")
+        for i, label in enumerate(("end of speech to LLM request", "LLM request to bot heard")):
+            a = summarize(split["localagent"][i])["median"]
+            b = summarize(split["bare"][i])["median"]
+            print(f"{label:<38}{a:>8.3f}{b:>8.3f}{(a - b) * 1000:>+9.0f}")
     print(f"first turn / later turns (cold start): {cold:.2f}")
     paused = sum("|" in UTTERANCES[i % len(UTTERANCES)] for i in turns)
     print(
@@ -235,12 +296,17 @@ def main() -> int:
     )
     print(
         f"word error rate: live {wer_live:.1%}, offline {wer_offline:.1%} "
-        f"(whisper {args.whisper_model})"
+        f"(the same WAVs through faster-whisper {args.whisper_model})"
     )
     stt_row, tts_row = summarize(stt_per_second), summarize(tts_first)
+    short_row = summarize(stt_short)
     print(
-        f"whisper {args.whisper_model} alone: {stt_row['median']:.3f} s per second of speech "
-        f"(median, max {stt_row['max']:.3f}); Piper first audio of a short sentence: "
+        f"whisper {args.whisper_model} alone, s per second of speech (median, max): "
+        f"{stt_row['median']:.3f}, {stt_row['max']:.3f} over 30 s; {short_row['median']:.3f}, "
+        f"{short_row['max']:.3f} localagent's way ({Settings().whisper_window_s:g} s window)"
+    )
+    print(
+        "Piper first audio of a short sentence: "
         f"{tts_row['median'] * 1000:.0f} ms (median, max {tts_row['max'] * 1000:.0f})"
     )
     if args.json:
@@ -260,8 +326,10 @@ def main() -> int:
                     "wer_offline": wer_offline,
                     "cut_ins": cut_ins,
                     "stt_s_per_speech_s": stt_row,
+                    "stt_s_per_speech_s_localagent": short_row,
                     "tts_first_audio_s": tts_row,
                     "bare_cut_ins": base_cut_ins,
+                    "split_at_llm_request": split,
                     "heard": heard,
                 },
                 indent=2,

@@ -79,6 +79,9 @@ class FakeOllama(LoopbackServer):
         self.tokens_per_s = tokens_per_s
         self.tools = tools  # whether /api/show reports the "tools" capability
         self.requests: list[dict[str, Any]] = []
+        # time.monotonic() as each chat request arrived: a point both a pipeline and its
+        # caller can be timed against without instrumenting the pipeline.
+        self.request_times: list[float] = []
         self.loads: list[str] = []  # models asked to load via /api/generate
         self.hangups = 0  # streamed answers the client hung up on
         self.request_event = asyncio.Event()
@@ -119,6 +122,7 @@ class FakeOllama(LoopbackServer):
     # -- handlers ----------------------------------------------------------------------------
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
+        self.request_times.append(time.monotonic())
         try:
             body = await request.json()
         except json.JSONDecodeError:
