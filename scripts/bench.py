@@ -22,10 +22,12 @@ import contextlib
 import json
 import os
 import re
+import resource
 import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -141,6 +143,24 @@ def split_at_llm(heard: list[Heard], requests: list[float]) -> tuple[list[float]
     return before, after
 
 
+@contextlib.contextmanager
+def cpu_used(pid: int, total: list[float]) -> Iterator[None]:
+    """Add the CPU seconds the server `pid` and this process (the caller) spend inside."""
+
+    def server() -> float:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def caller() -> float:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+
+    before = server(), caller()
+    yield
+    total[0] += server() - before[0]
+    total[1] += caller() - before[1]
+
+
 def offline_transcripts(
     wavs: list[Path], whisper: str
 ) -> tuple[list[str], list[float], list[float]]:
@@ -156,7 +176,9 @@ def offline_transcripts(
     ours = Transcriber(
         model, beam_size=settings.whisper_beam_size, window_s=settings.whisper_window_s
     )
-    texts, full, short = [], [], []
+    texts: list[str] = []
+    full: list[float] = []
+    short: list[float] = []
     for wav in wavs:
         audio = decode_audio(str(wav), sampling_rate=16000)
         for decoder, times in ((model, full), (ours, short)):
@@ -234,10 +256,14 @@ def main() -> int:
         ours_heard: list[Heard] = []
         base_heard: list[Heard] = []
         cut_ins = base_cut_ins = 0
+        # CPU seconds the calls cost: [server, caller (this process)], per side.
+        cpu = {"localagent": [0.0, 0.0], "bare": [0.0, 0.0]}
         for block in blocks:  # alternate whole calls so neither side warms the other
-            heard_, cuts = asyncio.run(one_call(app.url, speech, block))
+            with cpu_used(app.proc.pid, cpu["localagent"]):
+                heard_, cuts = asyncio.run(one_call(app.url, speech, block))
             ours_heard, cut_ins = ours_heard + heard_, cut_ins + cuts
-            heard_, cuts = asyncio.run(one_call(bare.url, speech, block))
+            with cpu_used(bare.proc.pid, cpu["bare"]):
+                heard_, cuts = asyncio.run(one_call(bare.url, speech, block))
             base_heard, base_cut_ins = base_heard + heard_, base_cut_ins + cuts
             print(f"{block[-1] + 1}/{args.turns} turns", file=sys.stderr, flush=True)
         requests = list(fake.server.request_times) if fake else []
@@ -288,6 +314,14 @@ def main() -> int:
             a = summarize(split["localagent"][i])["median"]
             b = summarize(split["bare"][i])["median"]
             print(f"{label:<38}{a:>8.3f}{b:>8.3f}{(a - b) * 1000:>+9.0f}")
+    print(
+        "CPU seconds per turn, server + caller: "
+        + "; ".join(
+            f"{side} {server / len(turns):.2f} + {caller / len(turns):.2f}"
+            for side, (server, caller) in cpu.items()
+        )
+        + " (the caller decodes the avatar's video; the bare bot sends none)"
+    )
     print(f"first turn / later turns (cold start): {cold:.2f}")
     paused = sum("|" in UTTERANCES[i % len(UTTERANCES)] for i in turns)
     print(
@@ -330,6 +364,7 @@ def main() -> int:
                     "tts_first_audio_s": tts_row,
                     "bare_cut_ins": base_cut_ins,
                     "split_at_llm_request": split,
+                    "cpu_s_server_caller": cpu,
                     "heard": heard,
                 },
                 indent=2,
