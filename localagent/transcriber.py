@@ -32,8 +32,8 @@ NO_SPEECH_DROP = 0.4
 # faster-whisper's defaults for a decode it retries at a higher temperature.
 COMPRESSION_RATIO_MAX = 2.4
 AVG_LOGPROB_MIN = -1.0
-# Audio the short window must leave unused: whisper places its last timestamp before the
-# window's end, and a decode whose speech reaches the edge tends to cut the last word.
+# Room the short window keeps after the audio (pipecat pads each segment with 0.5 s of
+# silence), so speech never runs into the window's edge; a margin, not a tuned value.
 EDGE_S = 1.0
 
 
