@@ -211,6 +211,13 @@ def create_app(state: AppState) -> FastAPI:
             },
             "stt": f"faster-whisper {engines.whisper_model.name} "
             f"({engines.whisper_device}/{engines.whisper_compute_type})",
+            # How often the short window's result was not trusted; a count that grows with
+            # most utterances means this voice or microphone needs --whisper-window-s 30.
+            "whisper": {
+                "window_s": engines.whisper.window_s,
+                "short_decodes": engines.whisper.short_decodes,
+                "fallbacks": engines.whisper.fallbacks,
+            },
             "tts": f"piper {engines.piper_voice.name}",
             "turn_stop": engines.turn_stop.describe(),
             "offline": s.offline,

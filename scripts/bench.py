@@ -267,6 +267,8 @@ def main() -> int:
             base_heard, base_cut_ins = base_heard + heard_, base_cut_ins + cuts
             print(f"{block[-1] + 1}/{args.turns} turns", file=sys.stderr, flush=True)
         requests = list(fake.server.request_times) if fake else []
+        with urllib.request.urlopen(app.url.rstrip("/") + "/api/status", timeout=10) as r:
+            whisper = json.load(r)["whisper"]
     ours = [first - ended for ended, first in ours_heard]
     base = [first - ended for ended, first in base_heard]
 
@@ -340,6 +342,10 @@ def main() -> int:
         f"{short_row['max']:.3f} localagent's way ({Settings().whisper_window_s:g} s window)"
     )
     print(
+        f"whisper in localagent's calls: {whisper['short_decodes']} utterances over the "
+        f"{whisper['window_s']:g} s window, {whisper['fallbacks']} of them decoded again over 30 s"
+    )
+    print(
         "Piper first audio of a short sentence: "
         f"{tts_row['median'] * 1000:.0f} ms (median, max {tts_row['max'] * 1000:.0f})"
     )
@@ -361,6 +367,7 @@ def main() -> int:
                     "cut_ins": cut_ins,
                     "stt_s_per_speech_s": stt_row,
                     "stt_s_per_speech_s_localagent": short_row,
+                    "whisper_in_calls": whisper,
                     "tts_first_audio_s": tts_row,
                     "bare_cut_ins": base_cut_ins,
                     "split_at_llm_request": split,

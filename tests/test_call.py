@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+import urllib.request
+from typing import Any, cast
 
 import numpy as np
 
@@ -12,11 +15,17 @@ from localagent.testing.caller import Caller
 from localagent.testing.fake_ollama import Reply, ThreadedFakeOllama, ToolCall
 
 
+def status(app: AppProcess) -> dict[str, Any]:
+    with urllib.request.urlopen(app.url.rstrip("/") + "/api/status", timeout=10) as resp:
+        return cast(dict[str, Any], json.load(resp))
+
+
 async def test_spoken_turn_reaches_llm_and_avatar_answers(
     app: AppProcess, fake_ollama: ThreadedFakeOllama, printer_utterance: np.ndarray
 ) -> None:
     server = fake_ollama.server
     server.requests.clear()
+    whisper_before = status(app)["whisper"]
     server.replies.extend(
         [
             Reply(text="Hi, I'm Ada from the help desk. What can I do for you?"),
@@ -38,6 +47,11 @@ async def test_spoken_turn_reaches_llm_and_avatar_answers(
 
     heard = [t.lower() for t in server.user_texts() if t]
     assert any("printer" in t for t in heard), f"transcript never reached the LLM: {heard}"
+    # The sentence was transcribed over whisper's short window and trusted there.
+    whisper = status(app)["whisper"]
+    assert whisper["window_s"] == 10
+    assert whisper["short_decodes"] > whisper_before["short_decodes"]
+    assert whisper["fallbacks"] == whisper_before["fallbacks"], whisper
     # greeting, the tool call, and the reply after the transition to 'help'
     assert len(server.requests) >= 3
     help_prompt = str(server.requests[-1]["messages"])
