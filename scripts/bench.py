@@ -26,7 +26,6 @@ import resource
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -38,7 +37,7 @@ from localagent.latency import summarize
 from localagent.models import resolve_piper_voice, resolve_whisper_model
 from localagent.settings import Settings
 from localagent.store import SessionStore
-from localagent.testing.app_process import run_app
+from localagent.testing.app_process import fetch_status, run_app
 from localagent.testing.caller import Caller
 from localagent.testing.fake_ollama import ThreadedFakeOllama
 from localagent.testing.speech import synthesize, write_wav
@@ -251,8 +250,7 @@ def main() -> int:
         for proc in (app, bare):
             if not proc.url:
                 raise SystemExit(f"a server did not start:\n{proc.output}")
-        with urllib.request.urlopen(app.url.rstrip("/") + "/api/status", timeout=10) as r:
-            turn_stop = json.load(r)["turn_stop"]
+        turn_stop = fetch_status(app.url)["turn_stop"]
         ours_heard: list[Heard] = []
         base_heard: list[Heard] = []
         cut_ins = base_cut_ins = 0
@@ -267,8 +265,7 @@ def main() -> int:
             base_heard, base_cut_ins = base_heard + heard_, base_cut_ins + cuts
             print(f"{block[-1] + 1}/{args.turns} turns", file=sys.stderr, flush=True)
         requests = list(fake.server.request_times) if fake else []
-        with urllib.request.urlopen(app.url.rstrip("/") + "/api/status", timeout=10) as r:
-            whisper = json.load(r)["whisper"]
+        whisper = fetch_status(app.url)["whisper"]
     ours = [first - ended for ended, first in ours_heard]
     base = [first - ended for ended, first in base_heard]
 

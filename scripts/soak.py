@@ -15,26 +15,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
-from localagent.testing.app_process import run_app
+from localagent.testing.app_process import fetch_status, run_app
 from localagent.testing.caller import Caller
 from localagent.testing.fake_ollama import ThreadedFakeOllama
 from localagent.testing.speech import synthesize
 
 # Growth allowed after warm-up: allocator and cache noise, not one leaked call's worth.
 BOUNDS = {"rss_mb": 60.0, "fds": 8, "threads": 4, "asyncio_tasks": 4}
-
-
-def _status(url: str) -> dict[str, Any]:
-    with urllib.request.urlopen(url.rstrip("/") + "/api/status", timeout=10) as r:
-        return dict(json.load(r))
 
 
 def measure(pid: int, url: str) -> dict[str, float]:
@@ -45,7 +38,7 @@ def measure(pid: int, url: str) -> dict[str, float]:
         "rss_mb": int(fields["VmRSS"].split()[0]) / 1024,
         "fds": len(os.listdir(f"/proc/{pid}/fd")),
         "threads": int(fields["Threads"]),
-        "asyncio_tasks": _status(url)["process"]["asyncio_tasks"],
+        "asyncio_tasks": fetch_status(url)["process"]["asyncio_tasks"],
     }
 
 
@@ -63,7 +56,7 @@ async def call(url: str, speech: Any) -> float:
 async def drained(url: str) -> None:
     """Wait (up to 30 s) until the server has torn every call down."""
     for _ in range(150):
-        if not _status(url)["sessions"]:
+        if not fetch_status(url)["sessions"]:
             break
         await asyncio.sleep(0.2)
     await asyncio.sleep(1.0)  # let the last connection's transports close

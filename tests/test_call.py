@@ -3,21 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
-import urllib.request
-from typing import Any, cast
 
 import numpy as np
 
-from localagent.testing.app_process import AppProcess
+from localagent.testing.app_process import AppProcess, fetch_status
 from localagent.testing.caller import Caller
 from localagent.testing.fake_ollama import Reply, ThreadedFakeOllama, ToolCall
-
-
-def status(app: AppProcess) -> dict[str, Any]:
-    with urllib.request.urlopen(app.url.rstrip("/") + "/api/status", timeout=10) as resp:
-        return cast(dict[str, Any], json.load(resp))
 
 
 async def test_spoken_turn_reaches_llm_and_avatar_answers(
@@ -25,7 +17,7 @@ async def test_spoken_turn_reaches_llm_and_avatar_answers(
 ) -> None:
     server = fake_ollama.server
     server.requests.clear()
-    whisper_before = status(app)["whisper"]
+    whisper_before = fetch_status(app.url)["whisper"]
     server.replies.extend(
         [
             Reply(text="Hi, I'm Ada from the help desk. What can I do for you?"),
@@ -48,7 +40,7 @@ async def test_spoken_turn_reaches_llm_and_avatar_answers(
     heard = [t.lower() for t in server.user_texts() if t]
     assert any("printer" in t for t in heard), f"transcript never reached the LLM: {heard}"
     # The sentence was transcribed over whisper's short window and trusted there.
-    whisper = status(app)["whisper"]
+    whisper = fetch_status(app.url)["whisper"]
     assert whisper["window_s"] == 10
     assert whisper["short_decodes"] > whisper_before["short_decodes"]
     assert whisper["fallbacks"] == whisper_before["fallbacks"], whisper

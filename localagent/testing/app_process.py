@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -10,11 +11,13 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
-__all__ = ["AppProcess", "run_app", "wait_exit"]
+__all__ = ["AppProcess", "fetch_status", "run_app", "wait_exit"]
 
 _READY = re.compile(r"localagent ready: open (http://\S+?)/?\s*$")
 
@@ -28,6 +31,12 @@ class AppProcess:
     @property
     def output(self) -> str:
         return "\n".join(self.lines)
+
+
+def fetch_status(url: str) -> dict[str, Any]:
+    """The server's `/api/status` (blocking; loopback needs no token)."""
+    with urllib.request.urlopen(url.rstrip("/") + "/api/status", timeout=10) as r:
+        return dict(json.load(r))
 
 
 def _pump(app: AppProcess, ready: threading.Event) -> None:
