@@ -161,34 +161,31 @@ def cpu_used(pid: int, total: list[float]) -> Iterator[None]:
 
 
 def offline_transcripts(
-    wavs: list[Path], whisper: str
+    wavs: list[Path], whisper: str, window_s: float
 ) -> tuple[list[str], list[float], list[float]]:
     """Each WAV transcribed from the file by faster-whisper itself (its 30 s window), and
     the seconds that took per second of speech; then the seconds per second of speech of
-    localagent's decoding (`localagent.transcriber`, the configured short window)."""
+    localagent's decoding (`localagent.transcriber`) over the window the calls used."""
     from faster_whisper import WhisperModel
     from faster_whisper.audio import decode_audio
 
     settings = Settings()
     ref = resolve_whisper_model(whisper, settings.models_dir)
     model = WhisperModel(str(ref.path), device="cpu", compute_type="int8")
-    ours = Transcriber(
-        model, beam_size=settings.whisper_beam_size, window_s=settings.whisper_window_s
-    )
+    ours = Transcriber(model, beam_size=settings.whisper_beam_size, window_s=window_s)
     texts: list[str] = []
     full: list[float] = []
     short: list[float] = []
     for wav in wavs:
         audio = decode_audio(str(wav), sampling_rate=16000)
-        for decoder, times in ((model, full), (ours, short)):
-            t0 = time.perf_counter()
-            segments = decoder.transcribe(
-                audio, language="en", beam_size=settings.whisper_beam_size
-            )[0]
-            text = " ".join(s.text for s in segments).strip()
-            times.append((time.perf_counter() - t0) / (len(audio) / 16000))
-            if decoder is model:
-                texts.append(text)
+        seconds = len(audio) / 16000
+        t0 = time.perf_counter()
+        segments = model.transcribe(audio, language="en", beam_size=settings.whisper_beam_size)
+        texts.append(" ".join(s.text for s in segments[0]).strip())
+        full.append((time.perf_counter() - t0) / seconds)
+        t0 = time.perf_counter()
+        ours.transcribe(audio, language="en")
+        short.append((time.perf_counter() - t0) / seconds)
     return texts, full, short
 
 
@@ -278,7 +275,9 @@ def main() -> int:
     ]
     heard = " ".join(t["text"] for s in reversed(sessions) for t in s.turns if t["role"] == "user")
     said = " ".join(UTTERANCES[i % len(UTTERANCES)].replace("|", "") for i in turns)
-    offline, stt_per_second, stt_short = offline_transcripts(wavs, args.whisper_model)
+    offline, stt_per_second, stt_short = offline_transcripts(
+        wavs, args.whisper_model, whisper["window_s"]
+    )
     tts_first = tts_first_audio(SHORT_SENTENCES)
     offline_said = " ".join(offline[i % len(offline)] for i in turns)
     wer_live = jiwer.wer(normalize(said), normalize(heard))
@@ -336,7 +335,7 @@ def main() -> int:
     print(
         f"whisper {args.whisper_model} alone, s per second of speech (median, max): "
         f"{stt_row['median']:.3f}, {stt_row['max']:.3f} over 30 s; {short_row['median']:.3f}, "
-        f"{short_row['max']:.3f} localagent's way ({Settings().whisper_window_s:g} s window)"
+        f"{short_row['max']:.3f} localagent's way ({whisper['window_s']:g} s window)"
     )
     print(
         f"whisper in localagent's calls: {whisper['short_decodes']} utterances over the "
