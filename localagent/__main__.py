@@ -1,4 +1,4 @@
-from localagent.egress import quiet_library_telemetry
+from localagent.privacy.egress import quiet_library_telemetry
 
 quiet_library_telemetry()  # before the model libraries are imported: they read it once
 

@@ -1,4 +1,5 @@
-"""What the TUI may change in the running app: the flow for the next call, a restart."""
+"""What the TUI may change in the running app: the flow for the next call, and the live
+call through its own methods (restart its flow, hang up)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ import dataclasses
 
 from loguru import logger
 
-from localagent.flows import load_flow
-from localagent.server import AppState
+from localagent.flows.loader import load_flow
+from localagent.web.server import AppState
 
 __all__ = ["AppControls"]
 
@@ -33,12 +34,13 @@ class AppControls:
 
     async def restart_flow(self) -> bool:
         """Send the newest live call back to its flow's first node with empty state."""
-        live = [s for s in self._state.sessions.values() if s.flow_manager is not None]
-        if not live:
+        call = self._state.calls.newest_live()
+        return call is not None and await call.restart_flow()
+
+    async def hang_up(self) -> bool:
+        """End the newest live call, as if the browser had left."""
+        call = self._state.calls.newest_live()
+        if call is None:
             return False
-        session = live[-1]
-        assert session.flow_manager is not None and session.flow is not None
-        session.flow_manager.state.clear()
-        await session.flow_manager.set_node_from_config(session.flow.flow.initial_node)
-        logger.info(f"session {session.id}: flow restarted")
+        await call.hang_up("hung up from the TUI")
         return True

@@ -14,6 +14,8 @@ from typing import Any
 from loguru import logger
 
 __all__ = [
+    "LATENCY_FIGURES",
+    "LATENCY_LABELS",
     "AvatarChanged",
     "EgressSeen",
     "Event",
@@ -86,7 +88,7 @@ class StateChanged(Event):
 
 @dataclass(frozen=True)
 class TurnLatency(Event):
-    """Where one turn's voice-to-voice time went, in seconds (see localagent.latency)."""
+    """Where one turn's voice-to-voice time went, in seconds (see localagent.call.latency)."""
 
     vad_wait: float
     stt: float
@@ -97,6 +99,21 @@ class TurnLatency(Event):
     avatar: float
     voice_to_voice: float
     first_turn: bool = False  # the greeting, timed from the browser connecting
+
+
+# The one spelling of each latency figure, in pipeline order, with its label: the TUI, the
+# page, the session record and scripts/bench.py all read these names from here.
+LATENCY_LABELS: dict[str, str] = {
+    "vad_wait": "VAD stop wait",
+    "stt": "STT (to final transcript)",
+    "turn_wait": "end-of-turn wait",
+    "llm": "LLM first token",
+    "tools": "tools",
+    "tts": "TTS first audio",
+    "avatar": "avatar to output",
+    "voice_to_voice": "voice-to-voice (server)",
+}
+LATENCY_FIGURES = tuple(LATENCY_LABELS)
 
 
 @dataclass(frozen=True)

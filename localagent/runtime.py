@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from localagent.avatar.journal import TavusJournal
-from localagent.engines import Engines
+from localagent.call.engines import Engines
 from localagent.events import EventBus
-from localagent.flows import LoadedFlow
+from localagent.flows.loader import LoadedFlow
 from localagent.settings import Settings
 
 __all__ = ["Runtime"]

@@ -161,6 +161,19 @@ class Settings(BaseSettings):
         0.6, ge=0.0, le=5.0, description="Seconds of silence that end a user turn."
     )
     max_sessions: int = Field(1, ge=1, description="Concurrent browser sessions allowed.")
+    connect_timeout: float = Field(
+        20.0,
+        gt=0.0,
+        le=55.0,  # under pipecat's own 60 s, whose close races with its own state change
+        description="Seconds a browser has to connect after its offer before the call is ended.",
+    )
+    peer_silence_timeout: float = Field(
+        3.0,
+        ge=1.0,
+        le=60.0,
+        description="Seconds without a packet from a connected browser before its call is "
+        "ended (a live browser sends several a second, muted or not).",
+    )
     offline: bool = Field(
         False, description="Allow no connection off this machine (local avatar only)."
     )

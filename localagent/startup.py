@@ -3,52 +3,34 @@
 from __future__ import annotations
 
 import asyncio
-import errno
-import socket
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
-from localagent.errors import ConfigError
-from localagent.guard import is_loopback_host, new_token
-from localagent.redact import redact
-from localagent.server import AppState
+from localagent.privacy.redact import redact
 from localagent.settings import Settings
 from localagent.store import Recorder
+from localagent.web.guard import is_loopback_host, new_token
+from localagent.web.port import check_port_free
+from localagent.web.server import AppState
 
 if TYPE_CHECKING:
     from localagent.tui.app import LocalAgentApp
 
-__all__ = ["build_state", "check_port_free", "make_server", "make_tui", "run_app"]
-
-
-def check_port_free(host: str, port: int) -> None:
-    if port == 0:
-        return
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError as e:
-            if e.errno == errno.EADDRINUSE:
-                raise ConfigError(
-                    f"Port {port} on {host} is already in use (another localagent?).",
-                    "stop the other program or pick another port with --port",
-                ) from None
-            raise ConfigError(f"Cannot bind {host}:{port}: {e.strerror}.", "check --host") from None
+__all__ = ["build_state", "make_server", "make_tui", "run_app"]
 
 
 async def build_state(settings: Settings) -> tuple[AppState, Recorder | None]:
     """Flow, port, models, Ollama, orphaned Tavus conversations, bus and recorder."""
     from localagent.avatar.journal import TavusJournal, end_orphaned_conversations
-    from localagent.egress import install_egress_guard, policy_for
-    from localagent.engines import load_engines
+    from localagent.call.engines import load_engines
     from localagent.events import EventBus
-    from localagent.flows import load_flow
+    from localagent.flows.loader import load_flow
     from localagent.memory import limit_malloc_arenas
     from localagent.ollama_status import probe_ollama
+    from localagent.privacy.egress import install_egress_guard, policy_for
     from localagent.runtime import Runtime
     from localagent.store import SessionStore
 
@@ -166,7 +148,7 @@ def make_server(state: AppState) -> tuple[Any, Callable[[], str]]:
     """The uvicorn server for the app, and a function giving its URL once it listens."""
     import uvicorn
 
-    from localagent.server import create_app
+    from localagent.web.server import create_app
 
     settings = state.settings
     config = uvicorn.Config(

@@ -4,7 +4,7 @@ Renders N frames of speech-driven animation at the given size on this process's 
 thread and reports CPU milliseconds per frame (process time, so other load does not count),
 the frame rate one core could sustain, and, for context, what aiortc's VP8 encoder then
 spends on the same frames (the WebRTC transport's cost, not the avatar's), with aiortc's
-settings and with `localagent.video_encoder` (no denoiser).
+settings and with `localagent.avatar.video_encoder` (no denoiser).
 
     python scripts/avatar_bench.py [--frames 500] [--size 1280x720] [--fps 25]
 """
@@ -61,7 +61,7 @@ def main() -> int:
         from aiortc.codecs.vpx import Vp8Encoder
         from av import VideoFrame
 
-        from localagent.video_encoder import Vp8Encoder as OurVp8Encoder
+        from localagent.avatar.video_encoder import Vp8Encoder as OurVp8Encoder
 
         aiortc_encoder, ours = Vp8Encoder(), OurVp8Encoder()
         aiortc_ms: list[float] = []

@@ -35,11 +35,11 @@ from pipecat.transports.smallwebrtc.request_handler import (
 from pipecat.transports.smallwebrtc.transport import SmallWebRTCTransport
 from pipecat.workers.runner import WorkerRunner
 
-from localagent.engines import Engines, load_engines
-from localagent.services import create_llm, create_stt, create_tts
-from localagent.session import AUDIO_IN_RATE, AUDIO_OUT_RATE
+from localagent.call.engines import Engines, load_engines
+from localagent.call.pipeline import AUDIO_IN_RATE, AUDIO_OUT_RATE
+from localagent.call.services import create_llm, create_stt, create_tts
+from localagent.call.turns import turn_strategies
 from localagent.settings import Settings
-from localagent.turns import turn_strategies
 
 SYSTEM = "You are a helpful assistant on a voice call. Answer in one or two short sentences."
 

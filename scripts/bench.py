@@ -6,7 +6,7 @@ set time to first token and token rate, or a real Ollama with --ollama-host. An 
 caller speaks Piper-made utterances over real WebRTC, alternating calls between the two.
 
 Prints, for localagent, each stage's median, p95 and max (the figures of
-localagent.latency, read from the session record), the caller-side voice-to-voice of both
+localagent.call.latency, read from the session record), the caller-side voice-to-voice of both
 and their ratio, the first turn against the rest (cold start), and the word error rate of
 the live transcripts against transcribing the same WAVs offline with the same model.
 
@@ -33,15 +33,16 @@ from typing import Any
 
 import jiwer
 
-from localagent.latency import summarize
-from localagent.models import resolve_piper_voice, resolve_whisper_model
+from localagent.call.transcriber import Transcriber
+from localagent.events import LATENCY_LABELS
+from localagent.models.resolve import resolve_piper_voice, resolve_whisper_model
 from localagent.settings import Settings
+from localagent.stats import summarize
 from localagent.store import SessionStore
 from localagent.testing.app_process import fetch_status, run_app
 from localagent.testing.caller import Caller
 from localagent.testing.fake_ollama import ThreadedFakeOllama
 from localagent.testing.speech import synthesize, write_wav
-from localagent.transcriber import Transcriber
 
 UTTERANCES = [
     "My printer will not print anything.",
@@ -55,16 +56,7 @@ UTTERANCES = [
     "The screen in the meeting room | shows no picture.",
 ]
 PAUSE_S = 1.0
-STAGES = [
-    ("vad_wait", "VAD stop wait"),
-    ("stt", "STT (to final transcript)"),
-    ("turn_wait", "end-of-turn wait"),
-    ("llm", "LLM first token"),
-    ("tools", "tools"),
-    ("tts", "TTS first audio"),
-    ("avatar", "avatar to output"),
-    ("voice_to_voice", "voice-to-voice (server)"),
-]
+STAGES = list(LATENCY_LABELS.items())
 SHORT_SENTENCES = ["Thanks.", "Sure, I can help.", "Let me check that for you."]
 Heard = tuple[float, float]  # (caller's end of speech, first bot audio heard), monotonic
 REPLY = "Thanks. Let me look into that for you right away. Is there anything else?"
@@ -165,7 +157,7 @@ def offline_transcripts(
 ) -> tuple[list[str], list[float], list[float]]:
     """Each WAV transcribed from the file by faster-whisper itself (its 30 s window), and
     the seconds that took per second of speech; then the seconds per second of speech of
-    localagent's decoding (`localagent.transcriber`) over the window the calls used."""
+    localagent's decoding (`localagent.call.transcriber`) over the window the calls used."""
     from faster_whisper import WhisperModel
     from faster_whisper.audio import decode_audio
 

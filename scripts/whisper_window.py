@@ -25,10 +25,10 @@ import soxr
 from faster_whisper import WhisperModel
 from piper import SynthesisConfig
 
-from localagent.models import resolve_whisper_model
+from localagent.call.transcriber import Transcriber
+from localagent.models.resolve import resolve_whisper_model
 from localagent.settings import Settings
 from localagent.testing.speech import voice
-from localagent.transcriber import Transcriber
 
 SENTENCES = [
     "The birch canoe slid on the smooth planks.",

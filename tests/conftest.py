@@ -1,13 +1,43 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from localagent.testing.app_process import AppProcess, run_app
+from localagent.testing.cli import OWN_ENV_PREFIXES
 from localagent.testing.fake_ollama import ThreadedFakeOllama
 from localagent.testing.speech import synthesize
+
+
+def _clear_own_settings(mp: pytest.MonkeyPatch, data_dir: Path) -> None:
+    for name in list(os.environ):
+        if name.startswith(OWN_ENV_PREFIXES):
+            mp.delenv(name)
+    mp.setenv("LOCALAGENT_DATA_DIR", str(data_dir))
+    mp.setenv("XDG_CONFIG_HOME", str(data_dir / "config"))  # no ~/.config/localagent.toml
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_settings_of_the_developer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The servers a session shares start with none of the developer's LOCALAGENT_*,
+    TAVUS_* or OLLAMA_HOST, and keep their state in a scratch data dir, not ~/.local."""
+    with pytest.MonkeyPatch.context() as mp:
+        _clear_own_settings(mp, tmp_path_factory.mktemp("session-data"))
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _own_settings(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Each test: its own data dir, and run from a scratch folder, so neither the developer's
+    `.env` nor a `localagent.toml` in the checkout is read."""
+    _clear_own_settings(monkeypatch, tmp_path_factory.mktemp("data"))
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ import pytest
 
 from localagent.testing.app_process import AppProcess, run_app, wait_exit
 from localagent.testing.caller import Caller
+from localagent.testing.cli import free_port
 from localagent.testing.fake_ollama import ThreadedFakeOllama
 
 
@@ -110,14 +111,8 @@ async def test_non_json_offer_and_unknown_peer(app: AppProcess) -> None:
             assert resp.status == 200
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def test_unreachable_ollama_is_said_at_startup_on_the_page_and_in_the_call() -> None:
-    host = f"http://127.0.0.1:{_closed_port()}"
+    host = f"http://127.0.0.1:{free_port()}"
     with run_app("--ollama-host", host) as app:
         assert app.url, app.output
         assert f"Ollama is not reachable at {host}" in app.output

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import socket
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +13,7 @@ from typing import Any
 import pytest
 
 from localagent.settings import Settings
+from localagent.testing.cli import free_port, run_cli
 from localagent.testing.fake_ollama import ThreadedFakeOllama
 from localagent.testing.mock_tavus import ThreadedMockTavus
 
@@ -22,21 +21,7 @@ SETTING = re.compile(r"^# [a-z_]+ = ")
 
 
 def _run(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("LOCALAGENT_", "TAVUS_"))}
-    return subprocess.run(
-        [sys.executable, "-m", "localagent", *args],
-        env={**clean, "LOCALAGENT_DATA_DIR": str(cwd / "data"), **env},
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return run_cli(*args, env={"LOCALAGENT_DATA_DIR": str(cwd / "data"), **env}, cwd=cwd)
 
 
 def doctor(env: dict[str, str], cwd: Path) -> tuple[int, dict[str, dict[str, Any]]]:
@@ -57,7 +42,7 @@ def test_doctor_passes_on_a_working_setup(
 ) -> None:
     env = {
         "OLLAMA_HOST": fake_ollama.url,
-        "LOCALAGENT_PORT": str(_free_port()),
+        "LOCALAGENT_PORT": str(free_port()),
         "TAVUS_API_KEY": "good-key-123",
         "TAVUS_REPLICA_ID": "r-test-replica",
         "TAVUS_API_URL": tavus.url,
@@ -100,7 +85,7 @@ def test_doctor_names_each_problem_and_its_fix(tavus: ThreadedMockTavus, tmp_pat
 
 
 def test_doctor_ollama_down_and_model_missing(tmp_path: Path) -> None:
-    env = {"OLLAMA_HOST": f"http://127.0.0.1:{_free_port()}", "LOCALAGENT_PORT": "0"}
+    env = {"OLLAMA_HOST": f"http://127.0.0.1:{free_port()}", "LOCALAGENT_PORT": "0"}
     code, checks = doctor(env, tmp_path)
     assert code == 1
     assert "ollama serve" in checks["Ollama"]["fix"]
@@ -162,4 +147,4 @@ def test_config_example_is_valid_and_typos_are_caught(tmp_path: Path) -> None:
     assert "did you mean 'ollama_host'?" in result.stderr
     (tmp_path / "localagent.toml").write_text("port = \n")
     result = _run("config", env={}, cwd=tmp_path)
-    assert result.returncode == 2 and "is not valid TOML" in result.stdout
+    assert result.returncode == 2 and "is not valid TOML" in result.stderr

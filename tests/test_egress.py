@@ -17,15 +17,15 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from localagent.egress import (
+from localagent.errors import ConfigError
+from localagent.events import EgressSeen, Event, EventBus
+from localagent.privacy.egress import (
     EgressBlocked,
     EgressPolicy,
     egress_counts,
     install_egress_guard,
     policy_for,
 )
-from localagent.errors import ConfigError
-from localagent.events import EgressSeen, Event, EventBus
 from localagent.settings import Settings
 from localagent.store import SessionStore
 from localagent.testing.app_process import run_app
@@ -185,12 +185,12 @@ def test_log_lines_and_tracebacks_mask_registered_secrets(
     """The safety net under every sink: a library that logs a key, even in an exception."""
     from loguru import logger
 
-    from localagent.cli import _configure_logging
-    from localagent.redact import register_secret
+    from localagent.cli import configure_logging
+    from localagent.privacy.redact import register_secret
 
     key = "tvs-9f8e7d6c5b4a-secret"
     register_secret(key)
-    _configure_logging("DEBUG")
+    configure_logging("DEBUG")
     try:
         logger.debug(f"POST /v2/conversations headers={{'x-api-key': '{key}'}}")
         try:

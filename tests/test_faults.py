@@ -8,7 +8,6 @@ or Piper raising (`localagent.testing.faults`), and the browser vanishing mid-an
 from __future__ import annotations
 
 import asyncio
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +15,11 @@ import aiohttp
 import numpy as np
 import pytest
 
-from localagent.session import APOLOGIES
+from localagent.call.call import APOLOGIES
 from localagent.store import SessionRecord, SessionStore
 from localagent.testing.app_process import AppProcess, run_app
 from localagent.testing.caller import Caller
+from localagent.testing.cli import free_port
 from localagent.testing.fake_ollama import FakeOllama, Reply, ThreadedFakeOllama
 from localagent.testing.speech import synthesize
 
@@ -106,16 +106,10 @@ async def test_ollama_failing_mid_answer_gets_an_apology_and_the_next_turn_works
     assert any("LLM failed" in line for line in app.lines), app.output
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def test_ollama_down_then_back_the_next_turn_reaches_the_flow(
     printer_utterance: np.ndarray, tmp_path: Path
 ) -> None:
-    port = _free_port()
+    port = free_port()
     with run_app(
         "--ollama-host", f"http://127.0.0.1:{port}", env={"LOCALAGENT_DATA_DIR": str(tmp_path)}
     ) as app:

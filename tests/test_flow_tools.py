@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -18,24 +17,16 @@ from localagent.events import (
     StateChanged,
     Turn,
 )
-from localagent.flow_graph import check_flow
+from localagent.flows.graph import check_flow
 from localagent.settings import REPO_ROOT
 from localagent.store import Recorder, SessionStore
+from localagent.testing.cli import run_cli
 
 FLOWS = REPO_ROOT / "flows"
 
 
 def localagent(*args: str, data_dir: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {"LOCALAGENT_DATA_DIR": str(data_dir)} if data_dir else {}
-    import os
-
-    return subprocess.run(
-        [sys.executable, "-m", "localagent", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, **env},
-    )
+    return run_cli(*args, env={"LOCALAGENT_DATA_DIR": str(data_dir)} if data_dir else None)
 
 
 def write_flow(folder: Path, name: str, yaml_text: str, handlers: str | None = None) -> Path:

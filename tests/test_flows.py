@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from localagent.errors import FlowLoadError
-from localagent.flows import load_flow
+from localagent.flows.loader import load_flow
 from localagent.settings import REPO_ROOT
 
 FLOWS = REPO_ROOT / "flows"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from localagent.errors import ModelNotFoundError
-from localagent.models import resolve_piper_voice, resolve_whisper_model
+from localagent.models.resolve import resolve_piper_voice, resolve_whisper_model
 
 
 def _fake_ct2(folder: Path) -> Path:

@@ -5,18 +5,16 @@ from __future__ import annotations
 
 import json
 import random
-import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from localagent.model_download import hub_endpoint
-from localagent.model_hub import CHECKSUMS_FILE, models_main
-from localagent.model_manifest import load_manifest
-from localagent.models import resolve_piper_voice, resolve_whisper_model
+from localagent.models.cli import CHECKSUMS_FILE, models_main
+from localagent.models.fetch import hub_endpoint
+from localagent.models.manifest import load_manifest
+from localagent.models.resolve import resolve_piper_voice, resolve_whisper_model
+from localagent.testing.cli import free_port, run_cli
 from localagent.testing.fake_hub import FakeHub, ThreadedFakeHub, file_key
 
 WHISPER_REPO = "test/faster-whisper-fake.en"
@@ -226,9 +224,7 @@ def test_hub_errors_are_one_clear_message(
 def test_an_unreachable_hub_names_the_url_and_the_alternatives(
     manifest: Path, models_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with socket.socket() as s:  # a port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     args = ["pull", "fake.en", "--dir", str(models_dir), "--manifest", str(manifest)]
     assert models_main([*args, "--hub-url", f"http://user:pw@127.0.0.1:{port}"]) == 1
     err = capsys.readouterr().err
@@ -307,12 +303,7 @@ def test_hub_endpoint_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_the_real_entry_point_lists_models(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "localagent", "models", "list", "--dir", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_cli("models", "list", "--dir", str(tmp_path))
     assert done.returncode == 0, done.stderr
     assert "tiny.en" in done.stdout and "en_GB-alan-medium" in done.stdout
 

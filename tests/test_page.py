@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from localagent.testing.app_process import AppProcess
+from localagent.testing.cli import free_port
 from localagent.testing.fake_ollama import ThreadedFakeOllama
 from localagent.testing.speech import write_wav
 
@@ -168,14 +169,6 @@ async def test_page_shows_tavus_failover(fake_ollama: ThreadedFakeOllama, tmp_pa
         assert tavus.server.open_conversations == []
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def test_page_reconnects_after_a_reload_and_a_server_restart(
     fake_ollama: ThreadedFakeOllama, tmp_path: Path
 ) -> None:
@@ -183,7 +176,7 @@ async def test_page_reconnects_after_a_reload_and_a_server_restart(
 
     from localagent.testing.app_process import run_app
 
-    port = str(_free_port())
+    port = str(free_port())
     ready = "document.querySelector('#state').dataset.kind === 'ready'"
     console_errors: list[str] = []
     async with async_playwright() as pw:

@@ -14,10 +14,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from localagent.guard import is_loopback_host
 from localagent.testing.app_process import AppProcess, run_app
 from localagent.testing.caller import Caller
 from localagent.testing.fake_ollama import ThreadedFakeOllama
+from localagent.web.guard import is_loopback_host
 
 
 def request(

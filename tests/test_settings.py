@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from localagent.cli import _settings_from, build_parser
+from localagent.cli import build_parser, settings_from
 from localagent.errors import ConfigError
 from localagent.settings import Settings
 
@@ -31,7 +31,7 @@ def test_env_dotenv_and_flags(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
     assert s.llm_model == "qwen2.5:7b" and s.ollama_host == "http://10.0.0.5:11434"
     assert s.wants_tavus() and "sk-secret" not in repr(s)
     args = build_parser().parse_args(["--llm-model", "llama3.1:8b", "--avatar", "local"])
-    s2 = _settings_from(args)
+    s2 = settings_from(args)
     assert s2.llm_model == "llama3.1:8b" and not s2.wants_tavus()
     assert s2.ollama_host == "http://10.0.0.5:11434"  # untouched by flags
 
@@ -42,6 +42,6 @@ def test_tavus_without_key_is_a_config_error(
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("TAVUS_API_KEY", raising=False)
     with pytest.raises(ConfigError, match="needs TAVUS_API_KEY"):
-        _settings_from(build_parser().parse_args(["--avatar", "tavus"]))
+        settings_from(build_parser().parse_args(["--avatar", "tavus"]))
     with pytest.raises(ConfigError, match="port"):
-        _settings_from(build_parser().parse_args(["--port", "99999"]))
+        settings_from(build_parser().parse_args(["--port", "99999"]))

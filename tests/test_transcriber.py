@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from faster_whisper import WhisperModel
 
-from localagent.models import resolve_whisper_model
+from localagent.call.transcriber import Transcriber
+from localagent.models.resolve import resolve_whisper_model
 from localagent.settings import Settings
 from localagent.testing.speech import synthesize
-from localagent.transcriber import Transcriber
 
 RATE = 16000
 

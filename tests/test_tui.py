@@ -83,6 +83,15 @@ async def test_tui_follows_a_real_call(
                     break
                 await pilot.pause(0.1)
             assert flow.path == ["greet", "help", "greet"]
+            # h: the live call ends through its own hang_up, and its slot is free.
+            [call] = state.calls.live()
+            await pilot.press("h")
+            for _ in range(100):
+                if caller.connection_state in ("closed", "failed") and not len(state.calls):
+                    break
+                await pilot.pause(0.1)
+            assert call.end_reason == "hung up from the TUI" and call.state == "ended"
+            assert caller.connection_state in ("closed", "failed")
         await pilot.press("q")
         await pilot.pause(0.5)
     assert server.should_exit
@@ -105,6 +114,9 @@ class FakeControls:
         return self.flow
 
     async def restart_flow(self) -> bool:
+        return False
+
+    async def hang_up(self) -> bool:
         return False
 
 

@@ -11,7 +11,7 @@ from pipecat.turns.user_stop import (
     TurnAnalyzerUserTurnStopStrategy,
 )
 
-from localagent import turns
+from localagent.call import turns
 from localagent.settings import Settings
 from localagent.testing.speech import synthesize
 

@@ -17,8 +17,8 @@ from pipecat.tests.utils import run_test
 from pipecat.transports.smallwebrtc.connection import SmallWebRTCConnection
 
 from localagent.avatar.face import Face
-from localagent.video_encoder import Vp8Encoder
-from localagent.video_out import AvatarVideoOut, ChangedFramesTrack, negotiated_video_codec
+from localagent.avatar.video_encoder import Vp8Encoder
+from localagent.avatar.video_out import AvatarVideoOut, ChangedFramesTrack, negotiated_video_codec
 
 W, H = 160, 90
 

@@ -73,7 +73,7 @@ def run_app(
         )
         entry = [
             "-c",
-            "import sys; from localagent.egress import quiet_library_telemetry; "
+            "import sys; from localagent.privacy.egress import quiet_library_telemetry; "
             f"quiet_library_telemetry(); {setup}; "
             "from localagent.cli import main; sys.exit(main())",
         ]

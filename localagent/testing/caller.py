@@ -247,3 +247,41 @@ class Caller:
         """The last picture received, as RGB."""
         frame = self.last_video_frame
         return None if frame is None else frame.to_ndarray(format="rgb24")
+
+
+async def vanished_offer() -> str:
+    """The SDP offer of a browser that is gone before it connects: its peer connection is
+    closed before the offer is even sent."""
+    pc = RTCPeerConnection()
+    pc.addTransceiver("audio", direction="sendrecv")
+    pc.addTransceiver("video", direction="recvonly")
+    pc.createDataChannel("chat", ordered=True)
+    await pc.setLocalDescription(await pc.createOffer())
+    sdp = str(pc.localDescription.sdp)
+    await pc.close()
+    return sdp
+
+
+async def post_offer(url: str, http: aiohttp.ClientSession, sdp: str) -> tuple[int, str]:
+    """POST an offer as the page does; the answer's status and body."""
+    async with http.post(f"{url.rstrip('/')}/api/offer", json={"sdp": sdp, "type": "offer"}) as r:
+        return r.status, await r.text()
+
+
+async def offer_and_vanish(url: str, http: aiohttp.ClientSession) -> tuple[int, str]:
+    return await post_offer(url, http, await vanished_offer())
+
+
+async def _call_until_killed(url: str) -> None:
+    """`python -m localagent.testing.caller URL`: call, and print HEARD once the bot speaks;
+    then stay on the call until killed (a browser whose process dies mid-answer)."""
+    async with Caller(url) as caller:
+        await caller.wait_for_voice(since=0.0, timeout=120)
+        print("HEARD", flush=True)
+        await asyncio.sleep(3600)
+
+
+if __name__ == "__main__":
+    import sys
+
+    asyncio.run(_call_until_killed(sys.argv[1]))

@@ -40,7 +40,7 @@ def _calls(name: str) -> set[int]:
 
 
 def install_from_env() -> None:
-    import localagent.engines as engines_module
+    import localagent.call.engines as engines_module
 
     load = engines_module.load_engines
 

@@ -10,7 +10,7 @@ import numpy as np
 import soxr
 from piper import PiperVoice
 
-from localagent.models import resolve_piper_voice
+from localagent.models.resolve import resolve_piper_voice
 from localagent.settings import Settings
 
 __all__ = ["synthesize", "voice", "write_wav"]

@@ -16,7 +16,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer, Header, RichLog, Static
 
 from localagent.events import Event, EventBus
-from localagent.redact import redact
+from localagent.privacy.redact import redact
 from localagent.tui.messages import BusEvent, LogLine
 from localagent.tui.panels import (
     EgressPanel,
@@ -30,7 +30,8 @@ __all__ = ["Controls", "LocalAgentApp"]
 
 HELP = (
     "q quit (ends calls and Tavus conversations)   f next flow (for the next call)   "
-    "r restart the live call's flow   l show/hide the log   ? this help"
+    "r restart the live call's flow   h hang up the live call   l show/hide the log   "
+    "? this help"
 )
 
 
@@ -39,6 +40,7 @@ class Controls(Protocol):
     def current_flow(self) -> tuple[str, list[str]]: ...
     def switch_flow(self, name: str) -> tuple[str, list[str]]: ...
     async def restart_flow(self) -> bool: ...
+    async def hang_up(self) -> bool: ...
 
 
 class LocalAgentApp(App[None]):
@@ -67,6 +69,7 @@ class LocalAgentApp(App[None]):
         Binding("q", "quit_app", "Quit"),
         Binding("f", "next_flow", "Next flow"),
         Binding("r", "restart_flow", "Restart flow"),
+        Binding("h", "hang_up", "Hang up"),
         Binding("l", "toggle_log", "Log"),
         Binding("question_mark", "help", "Help"),
     ]
@@ -174,3 +177,9 @@ class LocalAgentApp(App[None]):
             self.notify("Restarted the live call's flow from its first node.")
         else:
             self.notify("No live call to restart.", severity="warning")
+
+    async def action_hang_up(self) -> None:
+        if await self._controls.hang_up():
+            self.notify("Hung up the live call.")
+        else:
+            self.notify("No live call to hang up.", severity="warning")

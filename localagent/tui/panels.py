@@ -13,6 +13,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, RichLog, Sparkline, Static
 
 from localagent.events import (
+    LATENCY_FIGURES,
     AvatarChanged,
     EgressSeen,
     Event,
@@ -26,7 +27,7 @@ from localagent.events import (
     Turn,
     TurnLatency,
 )
-from localagent.latency import summarize
+from localagent.stats import summarize
 
 __all__ = ["EgressPanel", "FlowPanel", "LatencyPanel", "ServicesPanel", "TranscriptPanel"]
 
@@ -105,7 +106,7 @@ class LatencyPanel(Vertical):
 
     # voice-to-voice first: on a narrow terminal the table is cut on the right.
     COLUMNS = ("time", "v2v", "VAD", "STT", "turn", "LLM", "tools", "TTS", "avatar")
-    FIGURES = ("voice_to_voice", "vad_wait", "stt", "turn_wait", "llm", "tools", "tts", "avatar")
+    FIGURES = ("voice_to_voice", *(f for f in LATENCY_FIGURES if f != "voice_to_voice"))
 
     def compose(self) -> ComposeResult:
         self.border_title = "Latency (s)"

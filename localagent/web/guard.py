@@ -16,19 +16,15 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-import json
 import secrets
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
+
+from starlette.datastructures import MutableHeaders
+from starlette.requests import HTTPConnection
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["TOKEN_COOKIE", "RequestGuard", "is_loopback_host", "new_token"]
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 TOKEN_COOKIE = "localagent_token"
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
@@ -75,35 +71,40 @@ class RequestGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        refusal = self._refuse(scope, headers)
+        request = HTTPConnection(scope)
+        refusal = self._refuse(request)
         if refusal is not None:
-            await _reply(send, *refusal)
+            status, detail = refusal
+            await JSONResponse({"detail": detail}, status_code=status)(scope, receive, send)
             return
-        set_cookie = self._token_from_query(scope) is not None and self.token is not None
+        set_cookie = self.token is not None and "token" in request.query_params
 
         async def send_with_cookie(message: Message) -> None:
             if set_cookie and message["type"] == "http.response.start":
                 cookie = f"{TOKEN_COOKIE}={self.token}; Path=/; HttpOnly; SameSite=Strict"
-                message["headers"] = [*message.get("headers", []), (b"set-cookie", cookie.encode())]
+                MutableHeaders(scope=message).append("set-cookie", cookie)
             await send(message)
 
         await self.app(scope, receive, send_with_cookie)
 
-    def _refuse(self, scope: Scope, headers: dict[str, str]) -> tuple[int, str] | None:
-        host = _hostname(headers.get("host", ""))
+    def _refuse(self, request: HTTPConnection) -> tuple[int, str] | None:
+        headers = request.headers
+        authority = headers.get("host", "")
+        host = _hostname(authority)
         if self.loopback_only and not (is_loopback_host(host) or host == self.bind_host):
             return 403, f"Host '{host}' is not this machine; open the URL localagent printed."
         origin = headers.get("origin")
-        if origin is not None:
-            parts = urlsplit(origin)
-            if origin == "null" or parts.netloc.lower() != headers.get("host", "").lower():
-                return 403, "Cross-origin requests are refused."
+        if origin is not None and (
+            origin == "null" or urlsplit(origin).netloc.lower() != authority.lower()
+        ):
+            return 403, "Cross-origin requests are refused."
         if headers.get("sec-fetch-site") == "cross-site":
             return 403, "Cross-site requests are refused."
-        if self.token is not None and not self._has_token(scope, headers):
+        if self.token is not None and not self._has_token(request):
             return 401, "This server needs its token: open the full URL localagent printed."
-        if scope["method"] in ("POST", "PATCH", "PUT") and scope["path"].startswith("/api/"):
+        if request.scope["method"] in ("POST", "PATCH", "PUT") and request.scope["path"].startswith(
+            "/api/"
+        ):
             # The HTTP server holds a body to its Content-Length, so checking it bounds the
             # body; a streamed body without one is refused rather than counted.
             length = headers.get("content-length")
@@ -116,33 +117,10 @@ class RequestGuard:
                 return 415, "Send JSON (Content-Type: application/json)."
         return None
 
-    def _token_from_query(self, scope: Scope) -> str | None:
-        values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token")
-        return values[0] if values else None
-
-    def _has_token(self, scope: Scope, headers: dict[str, str]) -> bool:
+    def _has_token(self, request: HTTPConnection) -> bool:
         assert self.token is not None
-        offered = [self._token_from_query(scope)]
-        auth = headers.get("authorization", "")
+        offered = [request.query_params.get("token"), request.cookies.get(TOKEN_COOKIE)]
+        auth = request.headers.get("authorization", "")
         if auth.lower().startswith("bearer "):
             offered.append(auth[7:].strip())
-        for part in headers.get("cookie", "").split(";"):
-            name, _, value = part.strip().partition("=")
-            if name == TOKEN_COOKIE:
-                offered.append(value)
-        return any(o and hmac.compare_digest(o, self.token) for o in offered)
-
-
-async def _reply(send: Send, status: int, detail: str) -> None:
-    body = json.dumps({"detail": detail}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+        return any(o and hmac.compare_digest(o.encode(), self.token.encode()) for o in offered)

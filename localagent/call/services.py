@@ -6,7 +6,7 @@ everything else (segmenting, metrics, resampling) is pipecat's own.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipecat.audio.vad.silero import SileroOnnxModel, SileroVADAnalyzer
 from pipecat.audio.vad.vad_analyzer import VADAnalyzer
@@ -16,8 +16,10 @@ from pipecat.services.tts_service import TTSService
 from pipecat.services.whisper.stt import WhisperSTTService
 from pipecat.transcriptions.language import Language
 
-from localagent.engines import Engines
 from localagent.settings import Settings
+
+if TYPE_CHECKING:
+    from localagent.call.engines import Engines
 
 __all__ = [
     "BoundedOllamaLLMService",
@@ -28,7 +30,6 @@ __all__ = [
     "create_stt",
     "create_tts",
     "create_vad",
-    "load_vad_session",
 ]
 
 
@@ -86,15 +87,6 @@ class SharedSileroVAD(SileroVADAnalyzer):
         self._model = model
         self._windows_since_reset = 0
         self._low_confidence_windows = 0
-
-
-def load_vad_session() -> Any:
-    """Silero's ONNX session, shared by every call (see `localagent.memory.shared_onnx`)."""
-    from importlib import resources
-
-    from localagent.memory import shared_onnx
-
-    return shared_onnx(str(resources.files("pipecat.audio.vad.data") / "silero_vad.onnx"))
 
 
 def create_vad(engines: Engines) -> SharedSileroVAD:

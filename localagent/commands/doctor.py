@@ -22,8 +22,9 @@ import aiohttp
 
 from localagent.errors import LocalAgentError
 from localagent.settings import Settings
+from localagent.settings_loader import load_settings
 
-__all__ = ["Check", "doctor_main", "run_checks"]
+__all__ = ["HELP", "Check", "add_arguments", "run", "run_checks"]
 
 Status = Literal["ok", "warn", "error", "skip", "info"]
 
@@ -139,7 +140,7 @@ def check_cuda(settings: Settings) -> list[Check]:
 
 
 def check_models(settings: Settings) -> list[Check]:
-    from localagent.models import resolve_piper_voice, resolve_whisper_model
+    from localagent.models.resolve import resolve_piper_voice, resolve_whisper_model
 
     checks = []
     for label, resolve, spec in (
@@ -258,7 +259,7 @@ async def check_tavus(settings: Settings) -> list[Check]:
 
 
 def check_port(settings: Settings) -> list[Check]:
-    from localagent.startup import check_port_free
+    from localagent.web.port import check_port_free
 
     try:
         check_port_free(settings.host, settings.port)
@@ -268,7 +269,7 @@ def check_port(settings: Settings) -> list[Check]:
 
 
 def check_flow(settings: Settings) -> list[Check]:
-    from localagent.flow_graph import check_flow as problems_of
+    from localagent.flows.graph import check_flow as problems_of
 
     problems = problems_of(settings.flow, settings.flows_dir)
     if problems:
@@ -286,7 +287,7 @@ def check_flow(settings: Settings) -> list[Check]:
 
 
 def check_config() -> list[Check]:
-    from localagent.config_file import check_config_file
+    from localagent.settings_loader import check_config_file
 
     try:
         path = check_config_file()
@@ -298,7 +299,7 @@ def check_config() -> list[Check]:
 
 
 def check_browser(settings: Settings) -> list[Check]:
-    from localagent.guard import is_loopback_host
+    from localagent.web.guard import is_loopback_host
 
     checks = []
     if not is_loopback_host(settings.host):
@@ -348,19 +349,15 @@ def run_checks(settings: Settings) -> list[Check]:
 _MARKS = {"ok": "ok", "warn": "WARN", "error": "ERROR", "skip": "skip", "info": "info"}
 
 
-def doctor_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m localagent doctor",
-        description="Check everything a run needs and say how to fix what is missing.",
-    )
+HELP = "check everything a run needs and say how to fix what is missing"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="machine-readable output")
-    args = parser.parse_args(argv)
-    try:
-        settings = Settings()
-    except Exception as e:  # invalid settings are themselves the finding
-        checks = [Check("settings", "error", str(e), "python -m localagent config")]
-    else:
-        checks = run_checks(settings)
+
+
+def run(args: argparse.Namespace) -> int:
+    checks = run_checks(load_settings())  # invalid settings: one line and exit 2, as anywhere
     failed = any(c.status == "error" for c in checks)
     if args.json:
         print(json.dumps({"ok": not failed, "checks": [asdict(c) for c in checks]}, indent=2))

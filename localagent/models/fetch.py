@@ -28,7 +28,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import httpx
 
 from localagent.errors import LocalAgentError
-from localagent.model_manifest import ModelEntry, ModelFile
+from localagent.models.manifest import ModelEntry, ModelFile
 
 __all__ = [
     "DEFAULT_HUB",

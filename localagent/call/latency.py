@@ -18,9 +18,6 @@ figures and publishes one `TurnLatency` per turn. The TUI, the session record an
 
 from __future__ import annotations
 
-import statistics
-from collections.abc import Sequence
-
 from pipecat.observers.user_bot_latency_observer import (
     LatencyBreakdown,
     MeasuredFrom,
@@ -29,7 +26,7 @@ from pipecat.observers.user_bot_latency_observer import (
 
 from localagent.events import EventBus, TurnLatency
 
-__all__ = ["create_latency_observer", "percentile", "summarize", "turn_latency"]
+__all__ = ["create_latency_observer", "turn_latency"]
 
 _KEYS = {
     "vad_wait": ("endpointing_wait",),
@@ -72,23 +69,3 @@ def create_latency_observer(bus: EventBus, session_id: str) -> UserBotLatencyObs
             bus.publish(turn_latency(session_id, breakdown))
 
     return observer
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    k = (len(ordered) - 1) * q
-    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
-
-
-def summarize(values: Sequence[float]) -> dict[str, float]:
-    """median, p95 and max: the figures every latency table here prints."""
-    if not values:
-        return {"median": float("nan"), "p95": float("nan"), "max": float("nan")}
-    return {
-        "median": statistics.median(values),
-        "p95": percentile(values, 0.95),
-        "max": max(values),
-    }

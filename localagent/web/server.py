@@ -8,11 +8,11 @@ they reach aiortc, so bad input is a 4xx with a reason, never a 500.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from functools import partial
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -20,8 +20,6 @@ from typing import Any
 from fastapi import FastAPI, HTTPException
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
-from loguru import logger
-from pipecat.transports.smallwebrtc.connection import SmallWebRTCConnection
 from pipecat.transports.smallwebrtc.request_handler import (
     IceCandidate,
     SmallWebRTCPatchRequest,
@@ -30,18 +28,18 @@ from pipecat.transports.smallwebrtc.request_handler import (
 )
 from pydantic import BaseModel, ConfigDict, Field
 
-from localagent.avatar import avatar_kind
-from localagent.egress import egress_counts
-from localagent.guard import RequestGuard
-from localagent.memory import release_memory
+from localagent.avatar.stage import avatar_kind
+from localagent.call.call import Call
+from localagent.call.registry import CallLimitReached, CallRegistry
 from localagent.ollama_status import OllamaStatus, probe_ollama
+from localagent.privacy.egress import egress_counts
 from localagent.runtime import Runtime
-from localagent.session import SessionInfo, run_session
 from localagent.settings import Settings
+from localagent.web.guard import RequestGuard
 
 __all__ = ["AppState", "create_app"]
 
-STATIC_DIR = Path(str(resources.files("localagent") / "static"))
+STATIC_DIR = Path(str(resources.files("localagent.web") / "static"))
 MAX_SDP_BYTES = 64 * 1024
 
 
@@ -70,9 +68,12 @@ class PatchBody(BaseModel):
 class AppState:
     runtime: Runtime
     ollama: OllamaStatus | None = None
-    sessions: dict[str, SessionInfo] = field(default_factory=dict)
+    calls: CallRegistry = field(init=False)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     token: str | None = None  # required of every request when bound beyond loopback
+
+    def __post_init__(self) -> None:
+        self.calls = CallRegistry(self.runtime.settings.max_sessions)
 
     @property
     def settings(self) -> Settings:
@@ -97,15 +98,19 @@ def _tab_of(request_data: Any) -> str | None:
     return tab if isinstance(tab, str) and 0 < len(tab) <= 64 else None
 
 
-async def _replace_calls_from(tab: str, state: AppState) -> None:
+async def _replace_calls_from(tab: str, calls: CallRegistry) -> None:
     """End the calls a reloaded page left behind, so its new call is not refused as busy.
 
     The browser gives the server no notice of a reload; the old peer connection would only
     be noticed dead seconds later. The tab id is random and known only to that page.
     """
-    for info in list(state.sessions.values()):
-        if info.tab == tab and not info.ending and info.hang_up is not None:
-            await info.hang_up("replaced by a new call from the same page")
+    for call in calls.live():
+        if call.tab == tab:
+            await call.hang_up("replaced by a new call from the same page", wait=False)
+
+
+async def _renegotiated(_connection: object) -> None:
+    """An offer for a peer connection that already has its call: nothing to start."""
 
 
 def create_app(state: AppState) -> FastAPI:
@@ -114,50 +119,30 @@ def create_app(state: AppState) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        await state.calls.close_all("server stopped")
         for task in list(state.tasks):
             task.cancel()
         if state.tasks:
             await asyncio.wait(state.tasks, timeout=5)
-        await handler.close()
+        with contextlib.suppress(TimeoutError):  # pipecat awaits each peer's close unbounded
+            await asyncio.wait_for(handler.close(), 3)
 
     app = FastAPI(title="localagent", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.add_middleware(RequestGuard, bind_host=state.settings.host, token=state.token)
 
-    async def start_session(connection: SmallWebRTCConnection, tab: str | None = None) -> None:
-        info = SessionInfo(pc_id=connection.pc_id, tab=tab)
-        state.sessions[info.id] = info
-        task = asyncio.create_task(
-            run_session(connection, state.runtime, info),
-            name=f"session-{info.id}",
-        )
-        state.tasks.add(task)
-
-        def done(t: asyncio.Task[None]) -> None:
-            state.tasks.discard(t)
-            state.sessions.pop(info.id, None)
-            if not t.cancelled() and t.exception() is not None:
-                logger.opt(exception=t.exception()).error(f"session {info.id} failed")
-            if not state.sessions:
-                release_memory()
-
-        task.add_done_callback(done)
-
     @app.post("/api/offer")
     async def offer(body: OfferBody) -> dict[str, str]:
         _check_offer(body)
-        existing = body.pc_id is not None and any(
-            s.pc_id == body.pc_id for s in state.sessions.values()
-        )
-        tab = _tab_of(body.request_data)
-        if tab is not None and not existing:
-            await _replace_calls_from(tab, state)
-        live = [s for s in state.sessions.values() if not s.ending]
-        if not existing and len(live) >= state.settings.max_sessions:
-            raise HTTPException(
-                429,
-                f"Already {len(live)} call(s) in progress, the maximum "
-                f"(LOCALAGENT_MAX_SESSIONS={state.settings.max_sessions}). Hang up one first.",
-            )
+        existing = body.pc_id is not None and state.calls.by_pc_id(body.pc_id) is not None
+        call: Call | None = None
+        if not existing:
+            tab = _tab_of(body.request_data)
+            if tab is not None:
+                await _replace_calls_from(tab, state.calls)
+            try:  # counted now, before the first await: concurrent offers cannot all pass
+                call = state.calls.admit(lambda on_end: Call(state.runtime, tab=tab, on_end=on_end))
+            except CallLimitReached as e:
+                raise HTTPException(429, str(e)) from None
         request = SmallWebRTCRequest(
             sdp=body.sdp,
             type=body.type,
@@ -166,10 +151,14 @@ def create_app(state: AppState) -> FastAPI:
             request_data=body.request_data,
         )
         try:
-            answer = await handler.handle_web_request(request, partial(start_session, tab=tab))
-        except HTTPException:
-            raise
+            answer = await handler.handle_web_request(
+                request, call.start if call else _renegotiated
+            )
         except Exception as e:  # aiortc's parsers raise plain ValueError & co. on bad SDP
+            if call is not None:
+                await call.hang_up(f"error: the offer failed ({type(e).__name__})", wait=False)
+            if isinstance(e, HTTPException):
+                raise
             raise HTTPException(400, f"Could not accept the offer: {type(e).__name__}: {e}") from e
         if answer is None:
             raise HTTPException(400, "The offer produced no answer.")
@@ -198,10 +187,7 @@ def create_app(state: AppState) -> FastAPI:
         return {
             "flow": state.runtime.flow.name,
             "avatar": avatar_kind(s),
-            "sessions": [
-                {"id": i.id, "avatar": i.avatar, "ending": i.ending}
-                for i in state.sessions.values()
-            ],
+            "sessions": [call.snapshot() for call in state.calls],
             "ollama": {
                 "ok": state.ollama.ok,
                 "host": s.ollama_host,

@@ -11,7 +11,7 @@ differs from the last one sent, or after `keepalive_s` so the browser keeps seei
 alive; each frame is stamped with the wall clock, so sparse frames keep real timing for the
 browser's jitter buffer and lip sync. When the encoder falls behind, the newest picture wins
 over queued stale ones, so video never lags the voice. With VP8 negotiated (Chrome, Firefox)
-the track encodes on its own low-priority thread (`localagent.video_encoder`); otherwise it
+the track encodes on its own low-priority thread (`localagent.avatar.video_encoder`); otherwise it
 hands aiortc YUV frames to encode.
 """
 
@@ -29,7 +29,7 @@ from pipecat.frames.frames import Frame, OutputImageRawFrame
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.transports.smallwebrtc.connection import SmallWebRTCConnection
 
-from localagent.video_encoder import TIME_BASE, Vp8Encoder, low_priority_thread, to_yuv
+from localagent.avatar.video_encoder import TIME_BASE, Vp8Encoder, low_priority_thread, to_yuv
 
 __all__ = ["AvatarVideoOut", "ChangedFramesTrack", "negotiated_video_codec"]
 

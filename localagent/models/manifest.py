@@ -1,6 +1,6 @@
 """What the packaged model manifest says: the known models, their hub files and checksums.
 
-`model_manifest.json` (shipped in this package) lists every whisper model and Piper voice that
+`manifest.json` (shipped in this package) lists every whisper model and Piper voice that
 `python -m localagent models` can install. This module reads it into typed entries and knows
 where each entry's files go; it does no network or file-system work beyond reading the manifest.
 """
@@ -98,17 +98,17 @@ def _entry(raw: dict[str, Any]) -> ModelEntry:
 
 def load_manifest(path: Path | None = None) -> dict[str, ModelEntry]:
     """The packaged manifest, or `path` (tests and private mirrors use their own)."""
-    where = str(path) if path else "localagent/model_manifest.json"
+    where = str(path) if path else "localagent/models/manifest.json"
     try:
         if path is None:
-            text = resources.files("localagent").joinpath("model_manifest.json").read_text()
+            text = resources.files("localagent.models").joinpath("manifest.json").read_text()
         else:
             text = Path(path).read_text()
         return {e.name: e for e in map(_entry, json.loads(text)["models"])}
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise ManifestError(
             f"cannot read the model manifest {where}: {type(e).__name__}: {e}",
-            "fix the file (see localagent/model_manifest.json for the format)",
+            "fix the file (see localagent/models/manifest.json for the format)",
         ) from None
 
 

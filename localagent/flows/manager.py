@@ -2,9 +2,13 @@
 
 A tool called outside its node, or one that does not exist, never reaches here: pipecat
 keeps only the current node's tools registered and answers the others with "not currently
-available", so the LLM asks again. Two private FlowManager hooks are overridden
-(`_set_node`, `_create_transition_func`); they are stable across pipecat 1.x, which the
-package pins.
+available", so the LLM asks again.
+
+Two private FlowManager methods are overridden (`_set_node`, `_create_transition_func`),
+because FlowManager has no hook for either and pipecat's observers cannot stand in: they
+see `FunctionCallResultFrame`s, but through a queue per observer (`WorkerObserver`), so a
+call would reach the bus after the node its result leads to, and the node a call was made
+in is gone by then. Both methods are stable across pipecat 1.x, which the package pins.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from pipecat.flows import Flow, FlowConfig, FlowReferenceError
 from pydantic import ValidationError
 
 from localagent.errors import FlowLoadError
-from localagent.flows import find_flow_file, import_handlers
+from localagent.flows.loader import find_flow_file, import_handlers
 
 __all__ = ["Problem", "check_flow", "render_mermaid", "render_text"]
 

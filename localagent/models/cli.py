@@ -35,8 +35,8 @@ from typing import Any
 
 import httpx
 
-from localagent.errors import LocalAgentError, ModelNotFoundError
-from localagent.model_download import (
+from localagent.errors import ConfigError, LocalAgentError, ModelNotFoundError
+from localagent.models.fetch import (
     DEFAULT_HUB,
     ChecksumError,
     _progress,
@@ -46,9 +46,9 @@ from localagent.model_download import (
     file_url,
     hub_endpoint,
 )
-from localagent.model_manifest import ModelEntry, ModelFile, find_entry, load_manifest
-from localagent.models import ResolvedModel, resolve_piper_voice, resolve_whisper_model
-from localagent.redact import redact
+from localagent.models.manifest import ModelEntry, ModelFile, find_entry, load_manifest
+from localagent.models.resolve import ResolvedModel, resolve_piper_voice, resolve_whisper_model
+from localagent.privacy.redact import redact
 
 __all__ = [
     "CHECKSUMS_FILE",
@@ -337,18 +337,16 @@ def show_path(name: str, manifest: dict[str, ModelEntry], models_dir: Path) -> i
 # -- command line ----------------------------------------------------------------------------
 
 
-def _parser() -> argparse.ArgumentParser:
+HELP = "list, download, verify and locate whisper models and Piper voices"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--dir", type=Path, default=None, help="models folder (default: the models_dir setting)"
     )
     common.add_argument(
         "--manifest", type=Path, default=None, help="a manifest instead of the packaged one"
-    )
-    parser = argparse.ArgumentParser(
-        prog="python -m localagent models",
-        description="List, download, verify and locate the whisper models and Piper voices "
-        "localagent knows.",
     )
     sub = parser.add_subparsers(dest="action", required=True)
     ls = sub.add_parser("list", parents=[common], help="every known model and where it is")
@@ -370,31 +368,28 @@ def _parser() -> argparse.ArgumentParser:
     ver.add_argument("names", nargs="*", metavar="NAME", help="default: all installed")
     path_p = sub.add_parser("path", parents=[common], help="print where a model resolves to")
     path_p.add_argument("name", metavar="NAME")
-    return parser
 
 
 def _models_dir(flag: Path | None) -> Path:
     if flag is not None:
         return flag.expanduser()
-    from pydantic import ValidationError
+    from localagent.settings_loader import load_settings
 
-    from localagent.settings import Settings
-
-    try:
-        return Settings().models_dir
-    except ValidationError as e:
-        raise LocalAgentError(
-            f"the settings are invalid, so the models folder is unknown: {e}",
-            "fix them (python -m localagent config) or pass --dir",
-        ) from None
+    return load_settings().models_dir
 
 
-def models_main(argv: list[str], *, manifest_path: Path | None = None) -> int:
+def models_main(argv: list[str]) -> int:
+    """`python -m localagent models ARGV...` as a function (for tests and scripts)."""
+    from localagent.cli import main
+
+    return main(["models", *argv])
+
+
+def run(args: argparse.Namespace) -> int:
     """`python -m localagent models ...`; returns the exit status. Expected failures print
     one message with its fix, never a traceback."""
-    args = _parser().parse_args(argv)
     try:
-        manifest = load_manifest(args.manifest or manifest_path)
+        manifest = load_manifest(args.manifest)
         models_dir = _models_dir(args.dir)
         if args.action == "list":
             return list_models(manifest, models_dir, as_json=args.json)
@@ -413,6 +408,8 @@ def models_main(argv: list[str], *, manifest_path: Path | None = None) -> int:
                 timeout=args.timeout,
             )
         return 0
+    except ConfigError:
+        raise  # bad settings: the CLI's one line and exit 2, as in every command
     except LocalAgentError as e:
         print(redact(f"localagent: {e}"), file=sys.stderr)
         return 1

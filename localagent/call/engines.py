@@ -13,15 +13,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from loguru import logger
 
-from localagent.models import ResolvedModel, resolve_piper_voice, resolve_whisper_model
+from localagent.call.transcriber import Transcriber
+from localagent.call.turns import TurnStop, choose_turn_stop
+from localagent.models.resolve import ResolvedModel, resolve_piper_voice, resolve_whisper_model
 from localagent.settings import Settings
-from localagent.transcriber import Transcriber
-from localagent.turns import TurnStop, choose_turn_stop
 
 if TYPE_CHECKING:
     from piper import PiperVoice
 
-__all__ = ["Engines", "load_engines"]
+__all__ = ["Engines", "load_engines", "load_vad_session"]
 
 
 @dataclass
@@ -49,6 +49,15 @@ def _compute_type(requested: str, device: str) -> str:
     if requested != "auto":
         return requested
     return "float16" if device == "cuda" else "int8"
+
+
+def load_vad_session() -> Any:
+    """Silero's ONNX session, shared by every call (see `localagent.memory.shared_onnx`)."""
+    from importlib import resources
+
+    from localagent.memory import shared_onnx
+
+    return shared_onnx(str(resources.files("pipecat.audio.vad.data") / "silero_vad.onnx"))
 
 
 def load_engines(settings: Settings) -> Engines:
@@ -80,8 +89,6 @@ def load_engines(settings: Settings) -> Engines:
     for _ in voice.synthesize("Hello."):
         pass
     timings["piper"] = time.perf_counter() - t0
-
-    from localagent.services import load_vad_session
 
     vad = load_vad_session()
     t0 = time.perf_counter()

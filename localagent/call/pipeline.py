@@ -1,0 +1,126 @@
+"""The stage order of a call: the only place that knows it.
+
+browser mic → STT → user turn → LLM (driven by the flow) → TTS → avatar → video out →
+browser, with the assistant's side of the context recorded after the output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aiohttp
+from pipecat.pipeline.pipeline import Pipeline
+from pipecat.pipeline.worker import PipelineParams, PipelineWorker
+from pipecat.processors.aggregators.llm_context import LLMContext
+from pipecat.processors.aggregators.llm_response_universal import (
+    LLMContextAggregatorPair,
+    LLMUserAggregatorParams,
+)
+from pipecat.processors.frame_processor import FrameProcessor
+from pipecat.processors.frameworks.rtvi import RTVIObserverParams
+from pipecat.transports.base_transport import TransportParams
+from pipecat.transports.smallwebrtc.connection import SmallWebRTCConnection
+from pipecat.transports.smallwebrtc.transport import SmallWebRTCTransport
+
+from localagent.avatar.stage import AvatarStage, create_avatar_stage
+from localagent.avatar.video_out import AvatarVideoOut
+from localagent.call.latency import create_latency_observer
+from localagent.call.services import create_llm, create_stt, create_tts, create_vad
+from localagent.call.turns import turn_strategies
+from localagent.flows.manager import ObservedFlowManager
+from localagent.runtime import Runtime
+
+__all__ = ["AUDIO_IN_RATE", "AUDIO_OUT_RATE", "CallPipeline", "build_pipeline"]
+
+AUDIO_IN_RATE = 16000  # what whisper and Silero want
+AUDIO_OUT_RATE = 24000
+# The RTVI messages the page uses (captions, speaking state); not the per-token LLM and TTS
+# text, the LLM's input or per-stage metrics, which cost the data channel a message each
+# and which the page gets digested (latency, flow state) from localagent's own messages.
+PAGE_RTVI_MESSAGES = RTVIObserverParams(
+    bot_llm_enabled=False, bot_tts_enabled=False, user_llm_enabled=False, metrics_enabled=False
+)
+
+
+@dataclass
+class CallPipeline:
+    """The parts of one call's pipeline that the call itself wires and watches."""
+
+    transport: SmallWebRTCTransport
+    worker: PipelineWorker
+    flow_manager: ObservedFlowManager
+    aggregators: LLMContextAggregatorPair
+    avatar: AvatarStage
+    video_out: AvatarVideoOut
+    services: dict[int, str]  # id(processor) -> "LLM" | "STT" | "TTS", for error reports
+
+
+def build_pipeline(
+    connection: SmallWebRTCConnection,
+    runtime: Runtime,
+    call_id: str,
+    http: aiohttp.ClientSession,
+) -> CallPipeline:
+    settings, engines, bus = runtime.settings, runtime.engines, runtime.bus
+    transport = SmallWebRTCTransport(
+        webrtc_connection=connection,
+        params=TransportParams(
+            audio_in_enabled=True,
+            audio_out_enabled=True,
+            video_out_enabled=True,
+            video_out_is_live=True,
+            video_out_width=settings.avatar_width,
+            video_out_height=settings.avatar_height,
+            video_out_framerate=settings.avatar_fps,
+        ),
+    )
+    avatar = create_avatar_stage(settings, http, runtime.journal)
+    llm, stt, tts = create_llm(settings), create_stt(engines), create_tts(engines)
+    video_out = AvatarVideoOut(connection)
+    aggregators = LLMContextAggregatorPair(
+        LLMContext(),
+        user_params=LLMUserAggregatorParams(
+            vad_analyzer=create_vad(engines),
+            user_turn_strategies=turn_strategies(settings, engines.turn_stop),
+        ),
+    )
+    stages: list[FrameProcessor] = [
+        transport.input(),
+        stt,
+        aggregators.user(),
+        llm,
+        tts,
+        avatar.processor,
+        video_out,
+        transport.output(),
+        aggregators.assistant(),
+    ]
+    worker = PipelineWorker(
+        Pipeline(stages),
+        params=PipelineParams(
+            audio_in_sample_rate=AUDIO_IN_RATE,
+            audio_out_sample_rate=AUDIO_OUT_RATE,
+            enable_metrics=True,
+        ),
+        idle_timeout_secs=None,
+        observers=[create_latency_observer(bus, call_id)],
+        rtvi_observer_params=PAGE_RTVI_MESSAGES,
+    )
+    flow_manager = ObservedFlowManager(
+        bus=bus,
+        session_id=call_id,
+        llm=llm,
+        context_aggregator=aggregators,
+        worker=worker,
+        transport=transport,
+        global_functions=runtime.flow.flow.global_functions,
+    )
+    return CallPipeline(
+        transport=transport,
+        worker=worker,
+        flow_manager=flow_manager,
+        aggregators=aggregators,
+        avatar=avatar,
+        video_out=video_out,
+        services={id(llm): "LLM", id(stt): "STT", id(tts): "TTS"},
+    )
