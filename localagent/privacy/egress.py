@@ -43,6 +43,7 @@ from localagent.settings import Settings
 __all__ = [
     "NO_TELEMETRY_ENV",
     "EgressBlocked",
+    "USER_SET_ENV",
     "EgressPolicy",
     "egress_counts",
     "install_egress_guard",
@@ -60,9 +61,16 @@ NO_TELEMETRY_ENV = {
 }
 
 
+# The switches as the user set them before localagent set its defaults (e.g. whether
+# HF_HUB_OFFLINE is the user's wish or ours).
+USER_SET_ENV: dict[str, str] = {}
+
+
 def quiet_library_telemetry() -> None:
     """Set the libraries' offline and no-telemetry switches, unless the user set them."""
     for name, value in NO_TELEMETRY_ENV.items():
+        if name in os.environ:
+            USER_SET_ENV.setdefault(name, os.environ[name])
         os.environ.setdefault(name, value)
 
 

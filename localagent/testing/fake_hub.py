@@ -63,7 +63,7 @@ class FakeHub(LoopbackServer):
         self.requests: list[HubRequest] = []
         self.ranges = True  # False: ignore Range and always send the whole file (200)
         self._corrupt: set[str] = set()
-        self._cuts: dict[str, tuple[int, int]] = {}  # key -> (after bytes, times left)
+        self._cuts: dict[str, tuple[int, int, int | None]] = {}  # key -> (after, times, then)
         self._statuses: dict[str, int] = {}
         super().__init__(host, port)
 
@@ -87,9 +87,15 @@ class FakeHub(LoopbackServer):
         """Serve `key` with one byte flipped, under the checksum of the right content."""
         self._corrupt.add(key)
 
-    def cut_after(self, key: str, n_bytes: int, times: int = 1) -> None:
-        """Close the connection after `n_bytes` of the body, on the next `times` requests."""
-        self._cuts[key] = (n_bytes, times)
+    def cut_after(
+        self, key: str, n_bytes: int, times: int = 1, *, then_status: int | None = None
+    ) -> None:
+        """Close the connection after `n_bytes` of the body, on the next `times` requests;
+        then answer `then_status` (a hub that went down mid-download) until `recover`."""
+        self._cuts[key] = (n_bytes, times, then_status)
+
+    def recover(self, key: str) -> None:
+        self._statuses.pop(key, None)
 
     def fail(self, key: str, status: int) -> None:
         """Answer `status` (e.g. 404, 500) for `key` from now on."""
@@ -119,7 +125,11 @@ class FakeHub(LoopbackServer):
             flipped = bytearray(data)
             flipped[len(flipped) // 2] ^= 0xFF
             data = bytes(flipped)
-        headers = {"ETag": f'"{hub_file.etag}"', "Accept-Ranges": "bytes"}
+        headers = {
+            "ETag": f'"{hub_file.etag}"',
+            "Accept-Ranges": "bytes",
+            "X-Repo-Commit": "0" * 40,  # the commit the revision resolved to, as the hub says
+        }
         if hub_file.lfs:
             headers["X-Linked-Etag"] = f'"{hub_file.sha256}"'
             headers["X-Linked-Size"] = str(len(data))
@@ -141,11 +151,13 @@ class FakeHub(LoopbackServer):
         cut = self._cuts.get(key)
         if cut is None:
             return web.Response(status=status, body=data, headers=headers)
-        after, times = cut
+        after, times, then_status = cut
         if times <= 1:
             del self._cuts[key]
+            if then_status is not None:
+                self._statuses[key] = then_status
         else:
-            self._cuts[key] = (after, times - 1)
+            self._cuts[key] = (after, times - 1, then_status)
         return await self._cut(request, status, headers, data, after)
 
     async def _cut(
