@@ -62,7 +62,12 @@ async def watch_peer(
         on_connected()
     last, heard_at = await packets_received(pc), loop.time()
     while True:
+        polled_at = loop.time()
         await wake_or_sleep(poll_s)
+        if loop.time() - polled_at > 4 * poll_s:
+            # This event loop was held up (a slow start-up, a busy machine): the packets
+            # that came meanwhile wait unread in the socket, so that silence proves nothing.
+            heard_at = loop.time()
         if pc.connectionState in _GONE or pc.iceConnectionState in _GONE:
             return None if closed_by_us() else "browser left"
         if closed_by_us():
