@@ -72,6 +72,11 @@ async def test_a_peer_that_never_connects_ends_and_gives_everything_back(
             assert status == 200, body
             assert await _until_no_calls(strict_app, CONNECT_TIMEOUT_S + 15) == []
     assert _ended(strict_app, "never connected") == ended + 4, strict_app.output[-3000:]
+    after = fetch_status(strict_app.url)["process"]["asyncio_tasks"]
+    print(
+        f"\n4 never-connected calls: fds {fds} -> {_descriptors(pid)}, tasks {tasks} -> {after}, "
+        f"RSS {rss:.0f} -> {_rss_mb(pid):.0f} MB"
+    )
     # Each such call used to keep ~8 MB, 2 UDP sockets and 2 tasks for good.
     assert _descriptors(pid) <= fds, (fds, _descriptors(pid))
     assert fetch_status(strict_app.url)["process"]["asyncio_tasks"] <= tasks
