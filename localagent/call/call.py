@@ -142,9 +142,6 @@ class Call:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._ended.wait(), TEARDOWN_S)
 
-    async def wait_ended(self) -> None:
-        await self._ended.wait()
-
     async def restart_flow(self) -> bool:
         """Back to the flow's first node with empty state; False if the call has no flow yet."""
         if self._parts is None or self.ending:
