@@ -6,6 +6,7 @@ import asyncio
 import http.client
 import json
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -15,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from localagent.testing.app_process import AppProcess, run_app
-from localagent.testing.caller import Caller
+from localagent.testing.caller import Caller, vanished_offer
 from localagent.testing.fake_ollama import ThreadedFakeOllama
 from localagent.web.guard import is_loopback_host
 
@@ -211,3 +212,63 @@ def test_server_is_healthy_after_fuzzing(app: AppProcess) -> None:
     status, _, body = request(app.url, path="/api/status")
     assert status == 200
     assert json.loads(body)["sessions"] == []
+
+
+_raw_bodies = st.one_of(
+    st.binary(max_size=200),  # not UTF-8, not JSON
+    st.sampled_from(
+        [
+            b'{"sdp": NaN, "type": "offer"}',
+            b'{"sdp": Infinity, "type": "offer"}',
+            b'{"sdp": "v=0\\ud800", "type": "offer"}',
+            b'{"sdp": "v=0", "type": "\\udfff"}',
+            b'{"pc_id": "\\ud83d", "candidates": []}',
+            b"[" * 3000 + b"]" * 3000,
+            b'{"sdp": ' * 500 + b"1" + b"}" * 500,
+        ]
+    ),
+    st.text(max_size=60).map(
+        lambda t: json.dumps({"sdp": "v=0\r\n" + t, "type": "offer"}).encode()
+    ),
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(body=_raw_bodies, method=st.sampled_from(["POST", "PATCH"]))
+def test_fuzzed_raw_bodies_never_error(app: AppProcess, body: bytes, method: str) -> None:
+    status, _, text = request(app.url, method, "/api/offer", body, JSON)
+    assert 400 <= status < 500, (status, body[:80], text)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(token=st.text(st.characters(exclude_categories=("Cc", "Cs")), min_size=1, max_size=30))
+def test_any_offered_token_is_a_401_never_a_500(token_app: AppProcess, token: str) -> None:
+    """Non-ASCII tokens used to reach hmac.compare_digest as str: a 500."""
+    base = f"http://{urlsplit(token_app.url).netloc}"
+    quoted = urllib.parse.quote(token, safe="")
+    latin = token.encode("utf-8").decode("latin-1")  # what a client can put in a header
+    for path, headers in (
+        (f"/api/status?token={quoted}", {}),
+        ("/api/status", {"Authorization": f"Bearer {latin}"}),
+        ("/api/status", {"Cookie": f"localagent_token={latin}"}),
+    ):
+        status, _, _ = request(base, path=path, headers=headers)
+        assert status == 401, (token, path, headers, status)
+
+
+def test_an_offer_without_a_dtls_fingerprint_is_refused(app: AppProcess) -> None:
+    sdp = asyncio.run(vanished_offer())
+    stripped = "\r\n".join(line for line in sdp.split("\r\n") if "a=fingerprint" not in line)
+    body = json.dumps({"sdp": stripped, "type": "offer"}).encode()
+    status, _, text = request(app.url, "POST", "/api/offer", body, JSON)
+    assert status == 400 and "DTLS fingerprint" in text
+    assert (
+        request(
+            app.url, "POST", "/api/offer", json.dumps({"sdp": sdp, "type": "offer"}).encode(), JSON
+        )[0]
+        == 200
+    )

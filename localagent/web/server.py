@@ -17,8 +17,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, HTTPException
-from fastapi.responses import FileResponse
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pipecat.transports.smallwebrtc.request_handler import (
     IceCandidate,
@@ -26,7 +27,7 @@ from pipecat.transports.smallwebrtc.request_handler import (
     SmallWebRTCRequest,
     SmallWebRTCRequestHandler,
 )
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from localagent.avatar.stage import avatar_kind
 from localagent.call.call import Call
@@ -43,9 +44,33 @@ STATIC_DIR = Path(str(resources.files("localagent.web") / "static"))
 MAX_SDP_BYTES = 64 * 1024
 
 
-class OfferBody(BaseModel):
+def _has_lone_surrogates(value: Any, depth: int = 0) -> bool:
+    """JSON may spell text that is not Unicode ("\\ud800"); it could never be echoed back."""
+    if isinstance(value, str):
+        return any("\ud800" <= c <= "\udfff" for c in value)
+    if depth > 32:
+        return False
+    if isinstance(value, dict):
+        items = [*value.keys(), *value.values()]
+    elif isinstance(value, list):
+        items = value
+    else:
+        return False
+    return any(_has_lone_surrogates(v, depth + 1) for v in items)
+
+
+class _Body(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _only_text(cls, data: Any) -> Any:
+        if _has_lone_surrogates(data):
+            raise ValueError("the body has text that is not valid Unicode (a lone surrogate)")
+        return data
+
+
+class OfferBody(_Body):
     sdp: str = Field(min_length=1, max_length=MAX_SDP_BYTES)
     type: str
     pc_id: str | None = Field(None, max_length=200)
@@ -59,7 +84,7 @@ class CandidateBody(BaseModel):
     sdp_mline_index: int = Field(ge=0, le=64)
 
 
-class PatchBody(BaseModel):
+class PatchBody(_Body):
     pc_id: str = Field(max_length=200)
     candidates: list[CandidateBody] = Field(max_length=64)
 
@@ -90,6 +115,22 @@ def _check_offer(body: OfferBody) -> None:
         )
     if "m=audio" not in sdp:
         raise HTTPException(400, "The offer has no audio: the call needs a microphone track.")
+    if "\na=fingerprint:" not in sdp.replace("\r\n", "\n"):
+        raise HTTPException(
+            400,
+            "The offer has no DTLS fingerprint (a=fingerprint): WebRTC media must be encrypted.",
+        )
+
+
+async def _invalid_body(_request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's own 422 echoes the input, which fails to render for NaN or lone surrogates
+    (a 500): say what is wrong, without the input."""
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    detail = "; ".join(
+        f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}" for e in errors
+    )
+    safe = detail.encode("utf-8", "backslashreplace").decode("utf-8")
+    return JSONResponse({"detail": f"Invalid request: {safe or 'unreadable body'}"}, 422)
 
 
 def _tab_of(request_data: Any) -> str | None:
@@ -129,6 +170,7 @@ def create_app(state: AppState) -> FastAPI:
 
     app = FastAPI(title="localagent", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.add_middleware(RequestGuard, bind_host=state.settings.host, token=state.token)
+    app.add_exception_handler(RequestValidationError, _invalid_body)
 
     @app.post("/api/offer")
     async def offer(body: OfferBody) -> dict[str, str]:
@@ -159,7 +201,9 @@ def create_app(state: AppState) -> FastAPI:
                 await call.hang_up(f"error: the offer failed ({type(e).__name__})", wait=False)
             if isinstance(e, HTTPException):
                 raise
-            raise HTTPException(400, f"Could not accept the offer: {type(e).__name__}: {e}") from e
+            name = type(e).__name__
+            why = f"{name}: {e}" if str(e) else f"aiortc refused it ({name})"
+            raise HTTPException(400, f"Could not accept the offer: {why}") from e
         if answer is None:
             raise HTTPException(400, "The offer produced no answer.")
         return answer
