@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import difflib
 import importlib
+import os
 import signal
 import sys
 from types import ModuleType
@@ -156,7 +157,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command is None:
             return _run_app(args)
         configure_logging("WARNING")
-        return int(_command(args.command).run(args))
+        status = int(_command(args.command).run(args))
+        sys.stdout.flush()  # a closed pipe shows here, inside the try, not at exit
+        return status
     except ConfigError as e:  # one line: the problem and its fix
         fix = f" (fix: {e.fix})" if e.fix else ""
         print(redact(f"localagent: {e.message}{fix}").replace("\n", " "), file=sys.stderr)
@@ -164,3 +167,6 @@ def main(argv: list[str] | None = None) -> int:
     except LocalAgentError as e:
         print(redact(f"localagent: {e}"), file=sys.stderr)
         return 1
+    except BrokenPipeError:  # `... | head` stopped reading: not an error worth a traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0

@@ -167,6 +167,13 @@ class Settings(BaseSettings):
         le=55.0,  # under pipecat's own 60 s, whose close races with its own state change
         description="Seconds a browser has to connect after its offer before the call is ended.",
     )
+    http_request_timeout: float = Field(
+        10.0,
+        ge=1.0,
+        le=300.0,
+        description="Seconds a connection has to send a whole HTTP request before the server "
+        "closes it (idle, dribbled or endless requests).",
+    )
     peer_silence_timeout: float = Field(
         3.0,
         ge=1.0,

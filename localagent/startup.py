@@ -148,6 +148,7 @@ def make_server(state: AppState) -> tuple[Any, Callable[[], str]]:
     """The uvicorn server for the app, and a function giving its URL once it listens."""
     import uvicorn
 
+    from localagent.web.http_protocol import timed_h11
     from localagent.web.server import create_app
 
     settings = state.settings
@@ -157,6 +158,8 @@ def make_server(state: AppState) -> tuple[Any, Callable[[], str]]:
         port=settings.port,
         log_level="warning",
         lifespan="on",
+        http=timed_h11(settings.http_request_timeout),
+        timeout_keep_alive=5,
     )
     server = uvicorn.Server(config)
 

@@ -3,6 +3,8 @@ reported the same way (one line, exit status 2) by all of them."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from localagent.cli import COMMANDS
@@ -48,3 +50,25 @@ def test_a_bad_flag_value_names_the_flag() -> None:
     done = run_cli("--no-tui", "--whisper-window-s", "2")
     assert done.returncode == 2
     assert "whisper_window_s = 2.0 from flag --whisper-window-s" in done.stderr
+
+
+def test_output_cut_short_by_a_pipe_is_no_traceback() -> None:
+    """`python -m localagent config | head -1`: here the reader is gone before the first
+    byte, so the write fails for certain (a real `head` races the writer)."""
+    import subprocess
+    import sys
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "localagent", "config", "--example"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr

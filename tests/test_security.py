@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
+import socket
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
@@ -272,3 +273,42 @@ def test_an_offer_without_a_dtls_fingerprint_is_refused(app: AppProcess) -> None
         )[0]
         == 200
     )
+
+
+def test_idle_dribbling_and_endless_requests_are_closed(fake_ollama: ThreadedFakeOllama) -> None:
+    timeout_s = 2.0
+    env = {"LOCALAGENT_HTTP_REQUEST_TIMEOUT": str(timeout_s)}
+    with run_app("--ollama-host", fake_ollama.url, env=env) as app:
+        parts = urlsplit(app.url)
+        address = (parts.hostname or "", parts.port or 0)
+        socks = [socket.create_connection(address, timeout=10) for _ in range(60)]
+        try:
+            for s in socks[20:40]:  # headers a byte at a time, never finished
+                s.sendall(b"GET /api/status HTTP/1.1\r\nHo")
+            for s in socks[40:]:  # a body promised and never sent
+                s.sendall(
+                    b"POST /api/offer HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                    b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"
+                )
+            t0 = time.monotonic()
+            deadline = t0 + timeout_s + 8
+            open_ = set(range(len(socks)))
+            while open_ and time.monotonic() < deadline:
+                for i in list(open_):
+                    socks[i].settimeout(0.05)
+                    try:
+                        if socks[i].recv(4096) == b"":
+                            open_.discard(i)
+                    except TimeoutError:
+                        pass
+                    except OSError:
+                        open_.discard(i)
+                time.sleep(0.1)
+            print(f"\n60 slow sockets closed by the server in {time.monotonic() - t0:.1f} s")
+            assert not open_, f"{len(open_)} of 60 still open"
+            # A normal request is still answered, keep-alive and all.
+            status, _, _ = request(app.url, path="/api/status")
+            assert status == 200
+        finally:
+            for s in socks:
+                s.close()
