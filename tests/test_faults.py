@@ -20,7 +20,7 @@ from localagent.store import SessionRecord, SessionStore
 from localagent.testing.app_process import AppProcess, run_app
 from localagent.testing.caller import Caller
 from localagent.testing.cli import free_port
-from localagent.testing.fake_ollama import FakeOllama, Reply, ThreadedFakeOllama
+from localagent.testing.fake_ollama import FakeOllama, Reply, ThreadedFakeOllama, ToolCall
 from localagent.testing.speech import synthesize
 
 GREETING = Reply("Hello, this is the help desk. What can I do for you?")
@@ -190,3 +190,37 @@ async def test_browser_vanishing_mid_answer_frees_the_server(
             pytest.fail("the vanished browser's session was never torn down")
     async with Caller(app.url) as again:
         await again.wait_for_voice(since=0.0, timeout=60)
+
+
+# Ollama answering 200 with nothing usable: heard, recorded, and the next turn works.
+@pytest.mark.parametrize(
+    "broken",
+    [
+        Reply(fault="html"),
+        Reply("Let me check", fault="json"),
+        Reply(fault="empty"),
+        Reply(tool_calls=(ToolCall("record_issue", {"summary": "printer"}),), fault="bad_tool"),
+    ],
+    ids=["html", "json-not-sse", "empty", "malformed-tool-call"],
+)
+async def test_a_broken_llm_reply_is_heard_and_recorded(
+    broken: Reply, printer_utterance: np.ndarray, second_utterance: np.ndarray, tmp_path: Path
+) -> None:
+    with (
+        ThreadedFakeOllama(replies=[GREETING, broken, Reply(RECOVERED)]) as ollama,
+        run_app("--ollama-host", ollama.url, env={"LOCALAGENT_DATA_DIR": str(tmp_path)}) as app,
+    ):
+        assert app.url, app.output
+        caller = await _greeted(app)
+        try:
+            spoken = await _turn(caller, printer_utterance, quiet_s=3.0)
+            assert spoken > 2.0, f"the apology was not spoken:\n{app.output[-4000:]}"
+            await _turn(caller, second_utterance)
+        finally:
+            await caller.close()
+    record = await _wait_for_record(data_dir=tmp_path, predicate=lambda r: r.ended_at)
+    said = [t["text"] for t in record.turns if t["role"] == "assistant"]
+    assert any(APOLOGIES["LLM"] in s for s in said), said
+    assert said[-1] == RECOVERED
+    faults = [e for e in record.events if e["kind"] == "ServiceFault"]
+    assert [f["service"] for f in faults] == ["LLM"], [f["error"] for f in faults]

@@ -31,6 +31,7 @@ from pipecat.processors.frameworks.rtvi.frames import RTVIServerMessageFrame
 from pipecat.transports.smallwebrtc.connection import SmallWebRTCConnection
 from pipecat.workers.runner import WorkerRunner
 
+from localagent.call.empty_replies import EmptyReplyObserver
 from localagent.call.peer import close_connection, watch_peer
 from localagent.call.pipeline import CallPipeline, build_pipeline
 from localagent.events import (
@@ -299,18 +300,30 @@ class Call:
             self._set_reason("browser left")
             self._stop.set()
 
-        @worker.event_handler("on_pipeline_error")
-        async def on_error(_worker: object, frame: ErrorFrame) -> None:
-            service = parts.services.get(id(frame.processor), str(frame.processor))
-            logger.warning(f"session {self.id}: {service} failed: {frame.error}")
+        async def report_fault(service: str, error: str) -> None:
+            logger.warning(f"session {self.id}: {service} failed: {error}")
             apology = APOLOGIES.get(service, "")
             if service == "LLM":
                 status = await probe_ollama(settings.ollama_host, settings.llm_model)
                 apology = status.spoken if not status.ok else apology
-            bus.publish(ServiceFault(self.id, service=service, error=frame.error, apology=apology))
-            fault = {"type": "fault", "service": service, "error": frame.error}
+            bus.publish(ServiceFault(self.id, service=service, error=error, apology=apology))
+            fault = {"type": "fault", "service": service, "error": error}
             frames: list[Frame] = [RTVIServerMessageFrame(data=fault)]
             await worker.queue_frames([*frames, TTSSpeakFrame(apology)] if apology else frames)
+
+        @worker.event_handler("on_pipeline_error")
+        async def on_error(_worker: object, frame: ErrorFrame) -> None:
+            service = parts.services.get(id(frame.processor), str(frame.processor))
+            await report_fault(service, frame.error)
+
+        async def on_empty_reply() -> None:
+            await report_fault(
+                "LLM",
+                "the answer had no text and no tool call (not an event stream, empty, or "
+                "not from Ollama: a proxy's page?)",
+            )
+
+        worker.add_observer(EmptyReplyObserver(parts.llm, on_empty_reply))
 
         @parts.aggregators.user().event_handler("on_user_turn_stopped")
         async def on_user_turn(_aggregator: object, _strategy: object, message: Any) -> None:

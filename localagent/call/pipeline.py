@@ -52,6 +52,7 @@ class CallPipeline:
     aggregators: LLMContextAggregatorPair
     avatar: AvatarStage
     video_out: AvatarVideoOut
+    llm: FrameProcessor
     services: dict[int, str]  # id(processor) -> "LLM" | "STT" | "TTS", for error reports
 
 
@@ -122,5 +123,6 @@ def build_pipeline(
         aggregators=aggregators,
         avatar=avatar,
         video_out=video_out,
+        llm=llm,
         services={id(llm): "LLM", id(stt): "STT", id(tts): "TTS"},
     )

@@ -38,12 +38,14 @@ class Reply:
 
     `fault` makes the turn fail after `fault_after` tokens: "stall" stops sending and holds
     the connection open, "drop" closes the connection mid-stream, "error" answers 500
-    before streaming anything.
+    before streaming anything. Broken answers with a 200: "html" (a proxy's error page),
+    "json" (one JSON completion though a stream was asked for), "empty" (no body), and
+    "bad_tool" (a tool call whose arguments are not JSON).
     """
 
     text: str = ""
     tool_calls: tuple[ToolCall, ...] = ()
-    fault: Literal["stall", "drop", "error"] | None = None
+    fault: Literal["stall", "drop", "error", "html", "json", "empty", "bad_tool"] | None = None
     fault_after: int = 0
 
 
@@ -138,7 +140,13 @@ class FakeOllama(LoopbackServer):
         reply = self._next_reply(body)
         if reply.fault == "error":
             return web.json_response({"error": {"message": "scripted server error"}}, status=500)
-        if not body.get("stream"):
+        if reply.fault == "html":
+            return web.Response(
+                text="<html><body>502 Bad Gateway</body></html>", content_type="text/html"
+            )
+        if reply.fault == "empty":
+            return web.Response(body=b"", content_type="text/event-stream")
+        if not body.get("stream") or reply.fault == "json":
             return web.json_response(self._completion(model, reply))
 
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
@@ -166,6 +174,9 @@ class FakeOllama(LoopbackServer):
                 if self.tokens_per_s:
                     await asyncio.sleep(1.0 / self.tokens_per_s)
             for index, call in enumerate(reply.tool_calls):
+                arguments = json.dumps(call.arguments)
+                if reply.fault == "bad_tool":
+                    arguments = arguments[: len(arguments) // 2]  # cut: not JSON
                 await send(
                     {
                         "tool_calls": [
@@ -175,7 +186,7 @@ class FakeOllama(LoopbackServer):
                                 "type": "function",
                                 "function": {
                                     "name": call.name,
-                                    "arguments": json.dumps(call.arguments),
+                                    "arguments": arguments,
                                 },
                             }
                         ]
