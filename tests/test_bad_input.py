@@ -62,6 +62,14 @@ def test_port_in_use_is_reported() -> None:
         (
             {"sdp": "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n", "type": "offer"},
             400,
+            "no DTLS fingerprint",
+        ),
+        (
+            {
+                "sdp": "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=fingerprint:sha-256 00\r\n",
+                "type": "offer",
+            },
+            400,
             "Could not accept the offer",
         ),
         ({"sdp": "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n", "type": "offer"}, 400, "no audio"),
