@@ -21,7 +21,13 @@ from localagent.errors import ConfigError
 from localagent.privacy.redact import redact, register_secret
 from localagent.settings import CONFIG_ENV, Settings, config_file_path
 
-__all__ = ["check_config_file", "describe_settings", "field_keys", "load_settings", "source_of"]
+__all__ = [
+    "check_config_file",
+    "describe_settings",
+    "field_keys",
+    "load_settings",
+    "SettingSources",
+]
 
 MASK = "[set, hidden]"
 
@@ -83,33 +89,40 @@ def describe_settings(
     settings: Settings, flags: dict[str, Any] | None = None
 ) -> list[dict[str, str]]:
     """One row per setting: name, effective value (secrets masked) and its source."""
-    flags = flags or {}
+    sources = SettingSources(flags)
     rows = []
     for name in Settings.model_fields:
         value = getattr(settings, name)
         shown = (
             (MASK if value.get_secret_value() else "") if isinstance(value, SecretStr) else value
         )
-        rows.append({"setting": name, "value": str(shown), "source": source_of(name, flags)})
+        rows.append({"setting": name, "value": str(shown), "source": sources.of(name)})
     return rows
 
 
-def source_of(name: str, flags: dict[str, Any] | None = None) -> str:
-    """Where the setting `name` comes from: a flag, the environment, .env, the file or the
-    default."""
-    field = Settings.model_fields[name]
-    if name in (flags or {}):
-        return f"flag --{name.replace('_', '-')}"
-    if (hit := EnvSettingsSource(Settings).get_field_value(field, name))[0] is not None:
-        return f"environment {_env_name(hit[1], name)}"
-    if (hit := DotEnvSettingsSource(Settings).get_field_value(field, name))[0] is not None:
-        return f".env {_env_name(hit[1], name)}"
-    path = config_file_path()
-    toml = read_toml(path) if path is not None else {}
-    for key in toml:
-        if field_keys().get(key, key) == name:
-            return f"{path} ({key})"
-    return "default"
+class SettingSources:
+    """Where each setting comes from: a flag, the environment, .env, the file or the
+    default. Reads the environment, .env and the TOML file once, when made."""
+
+    def __init__(self, flags: dict[str, Any] | None = None) -> None:
+        self._flags = flags or {}
+        self._env, self._dotenv = EnvSettingsSource(Settings), DotEnvSettingsSource(Settings)
+        self._path = config_file_path()
+        toml = read_toml(self._path) if self._path is not None else {}
+        keys = field_keys()
+        self._toml = {keys.get(key, key): key for key in toml}  # field -> key as written
+
+    def of(self, name: str) -> str:
+        field = Settings.model_fields[name]
+        if name in self._flags:
+            return f"flag --{name.replace('_', '-')}"
+        if (hit := self._env.get_field_value(field, name))[0] is not None:
+            return f"environment {_env_name(hit[1], name)}"
+        if (hit := self._dotenv.get_field_value(field, name))[0] is not None:
+            return f".env {_env_name(hit[1], name)}"
+        if name in self._toml:
+            return f"{self._path} ({self._toml[name]})"
+        return "default"
 
 
 def load_settings(flags: dict[str, Any] | None = None) -> Settings:
@@ -121,7 +134,7 @@ def load_settings(flags: dict[str, Any] | None = None) -> Settings:
     except ValidationError as e:
         first = e.errors()[0]
         name = str(first["loc"][0]) if first["loc"] else "?"
-        where = source_of(name, flags) if name in Settings.model_fields else "?"
+        where = SettingSources(flags).of(name) if name in Settings.model_fields else "?"
         more = f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
         raise ConfigError(
             redact(

@@ -242,7 +242,7 @@ class Call:
     async def _stop_pipeline(self, parts: CallPipeline, runner_task: asyncio.Task[None]) -> None:
         if runner_task.done():
             return
-        with contextlib.suppress(TimeoutError, Exception):
+        with contextlib.suppress(Exception):  # TimeoutError included
             await asyncio.wait_for(parts.worker.cancel(), _STOP_S)
         await asyncio.wait({runner_task}, timeout=_STOP_S)
         if not runner_task.done():
