@@ -11,6 +11,7 @@ from pipecat.frames.frames import (
     OutputImageRawFrame,
     TTSAudioRawFrame,
     TTSStoppedFrame,
+    TTSTextFrame,
 )
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
@@ -105,6 +106,23 @@ async def test_interruption_silences_voice_at_once() -> None:
     played = sum(len(f.audio) for _, f in rec.of(TTSAudioRawFrame)) / 2 / RATE  # type: ignore[attr-defined]
     assert 0.3 < played < 0.8
     assert rec.of(OutputImageRawFrame)[-1][0] > interrupted_at + 0.4  # video goes on, idle
+
+
+async def test_interruption_drops_the_text_of_what_was_not_played() -> None:
+    said, unsaid = TTSTextFrame("Heard.", "sentence"), TTSTextFrame("Never heard.", "sentence")
+    rec = await _run(
+        [
+            *tts(tone(0.3)),
+            said,
+            *tts(tone(2.0)),
+            unsaid,
+            SleepFrame(sleep=0.8),
+            InterruptionFrame(),
+            SleepFrame(sleep=0.5),
+        ]
+    )
+    texts = [f.text for _, f in rec.of(TTSTextFrame)]  # type: ignore[attr-defined]
+    assert texts == ["Heard."], texts
 
 
 async def test_render_delay_holds_speech_like_tavus() -> None:

@@ -15,6 +15,7 @@ import math
 import random
 import time
 from collections import deque
+from typing import NamedTuple
 
 import numpy as np
 from pipecat.frames.frames import (
@@ -50,6 +51,17 @@ def loudness_to_mouth(chunk: bytes) -> float:
     return min(1.0, max(0.0, (db - _SILENCE_DB) / (_LOUD_DB - _SILENCE_DB)))
 
 
+class _Audio(NamedTuple):
+    pcm: bytes
+    context_id: str | None
+    ready_at: float  # monotonic time it may play (render delay)
+    interruptible: bool
+
+
+def _interruptible(item: _Audio | Frame) -> bool:
+    return item.interruptible
+
+
 class LocalAvatar(FrameProcessor):
     def __init__(
         self,
@@ -69,8 +81,8 @@ class LocalAvatar(FrameProcessor):
         self._render_delay_s = render_delay_s
         self._render_jitter_s = render_jitter_s
         self._last_ready_at = 0.0
-        # Audio (bytes, context id, when it may play) and frames waiting behind it, in order.
-        self._queue: deque[tuple[bytes, str | None, float] | Frame] = deque()
+        # Audio and the frames waiting behind it, in order.
+        self._queue: deque[_Audio | Frame] = deque()
         self._ticker: asyncio.Task[None] | None = None
         self._speech_starts = asyncio.Event()
         self._mouth = 0.0
@@ -83,7 +95,7 @@ class LocalAvatar(FrameProcessor):
 
     @property
     def speaking(self) -> bool:
-        return any(isinstance(item, tuple) for item in self._queue)
+        return any(isinstance(item, _Audio) for item in self._queue)
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
@@ -93,7 +105,10 @@ class LocalAvatar(FrameProcessor):
             await self.push_frame(frame, direction)
             self._ticker = self.create_task(self._tick_loop(), name="local-avatar-ticker")
         elif isinstance(frame, InterruptionFrame):
-            self._queue = deque(f for f in self._queue if not isinstance(f, tuple))
+            # Like pipecat's output transport: what was queued and may be interrupted goes,
+            # text included, so the words of a reply the caller never heard are not
+            # released later into the captions, the record and the LLM's context.
+            self._queue = deque(item for item in self._queue if not _interruptible(item))
             self._mouth = 0.0
             await self.push_frame(frame, direction)
         elif isinstance(frame, CancelFrame):
@@ -102,7 +117,9 @@ class LocalAvatar(FrameProcessor):
         elif isinstance(frame, TTSAudioRawFrame):
             if not self.speaking and not self._render_delay_s:
                 self._speech_starts.set()  # start speaking now, not at the next tick
-            self._queue.append((frame.audio, frame.context_id, self._ready_at()))
+            self._queue.append(
+                _Audio(frame.audio, frame.context_id, self._ready_at(), frame.interruptible)
+            )
         elif isinstance(frame, SystemFrame) or not self._queue:
             if isinstance(frame, EndFrame):
                 await self._stop_ticker()
@@ -163,19 +180,19 @@ class LocalAvatar(FrameProcessor):
         now = time.monotonic()
         while self._queue and len(out) < wanted:
             head = self._queue[0]
-            if not isinstance(head, tuple) or head[2] > now:
+            if not isinstance(head, _Audio) or head.ready_at > now:
                 break
-            chunk, context_id, ready_at = head
             self._queue.popleft()
+            context_id = head.context_id
             need = wanted - len(out)
-            out += chunk[:need]
-            if len(chunk) > need:
-                self._queue.appendleft((chunk[need:], context_id, ready_at))
+            out += head.pcm[:need]
+            if len(head.pcm) > need:
+                self._queue.appendleft(head._replace(pcm=head.pcm[need:]))
         return bytes(out), context_id
 
     async def _release_waiting_frames(self) -> bool:
         """Push the frames now at the head of the queue; True once the EndFrame went out."""
-        while self._queue and not isinstance(self._queue[0], tuple):
+        while self._queue and not isinstance(self._queue[0], _Audio):
             frame = self._queue.popleft()
             assert isinstance(frame, Frame)
             await self.push_frame(frame)

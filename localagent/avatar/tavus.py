@@ -20,9 +20,12 @@ from typing import Any
 import aiohttp
 from loguru import logger
 from pipecat.frames.frames import (
+    CancelFrame,
+    EndFrame,
     Frame,
     InterruptionFrame,
     StartFrame,
+    SystemFrame,
     TTSAudioRawFrame,
     TTSStoppedFrame,
 )
@@ -37,6 +40,7 @@ from pipecat.transports.tavus.transport import (
 )
 
 from localagent.avatar.journal import TavusJournal
+from localagent.avatar.spoken_gate import SpokenGate
 
 __all__ = ["JournaledTavusApi", "TavusAvatar", "describe_tavus_error"]
 
@@ -132,6 +136,7 @@ class TavusAvatar(TavusVideoService):
         self.failure_reason: str | None = None
         self.on_audio_sent: Callable[[int], None] | None = None  # bytes per utterance
         self._utterance_bytes = 0
+        self._gate = SpokenGate()
 
     # pipecat's BaseObject types setup() more loosely than FrameProcessor passes it.
     async def setup(self, setup: FrameProcessorSetup) -> None:  # type: ignore[override]
@@ -226,11 +231,33 @@ class TavusAvatar(TavusVideoService):
         sending = self._client is not None and self._joined and self.failure_reason is None
         if sending and isinstance(frame, TTSAudioRawFrame):
             self._utterance_bytes += len(frame.audio)
+            self._gate.sent(frame.audio, frame.sample_rate, frame.num_channels)
         elif isinstance(frame, (TTSStoppedFrame, InterruptionFrame)) and self._utterance_bytes:
             if self.on_audio_sent is not None:
                 self.on_audio_sent(self._utterance_bytes)
             self._utterance_bytes = 0
+        if direction == FrameDirection.DOWNSTREAM:
+            if isinstance(frame, InterruptionFrame):
+                for kept in self._gate.interrupt():
+                    await self.push_frame(kept)
+            elif isinstance(frame, (EndFrame, CancelFrame)):
+                for held in self._gate.release_all():
+                    await self.push_frame(held)
+            elif (
+                sending
+                and not isinstance(frame, (SystemFrame, TTSAudioRawFrame, TTSStoppedFrame))
+                and self._gate.wants(frame)
+            ):
+                self._gate.hold(frame)  # passed on once the replica has spoken up to it
+                return
         await super().process_frame(frame, direction)
+
+    async def _on_participant_audio_data(
+        self, participant_id: str, audio: Any, source: str
+    ) -> None:
+        await super()._on_participant_audio_data(participant_id, audio, source)
+        for frame in self._gate.received(audio.audio_frames, audio.sample_rate, audio.num_channels):
+            await self.push_frame(frame)
 
     async def give_up(self, reason: str) -> None:
         """Stop using Tavus for this call: end the conversation, report unusable."""
@@ -249,4 +276,6 @@ class TavusAvatar(TavusVideoService):
                     f"could not end the Tavus conversation now: "
                     f"{describe_tavus_error(e, self._api_url)}"
                 )
+        for frame in self._gate.abandon():
+            await self.push_frame(frame)
         await self.push_error(f"Tavus avatar unavailable: {reason}", force_treat_as_permanent=True)
