@@ -32,7 +32,7 @@ def play(gate: SpokenGate, pcm: bytes, chunk_s: float = 0.02) -> list[str]:
 
 
 def text(words: str) -> TTSTextFrame:
-    return TTSTextFrame(words, aggregated_by="sentence")
+    return TTSTextFrame(words, "sentence")
 
 
 def test_text_waits_for_the_replica_to_speak_it() -> None:
