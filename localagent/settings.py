@@ -71,6 +71,13 @@ class Settings(BaseSettings):
         description="Seconds Ollama may go silent (before the first token or mid-answer) "
         "before the turn is given up with a spoken apology.",
     )
+    tool_call_limit: int = Field(
+        3,
+        ge=1,
+        le=20,
+        description="Refused or repeated tool calls the LLM may make before the caller "
+        "speaks again; then the step is given up and the caller is asked how to go on.",
+    )
 
     whisper_model: str = Field(
         "tiny.en", description="faster-whisper size name or path to a CTranslate2 model dir."

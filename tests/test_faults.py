@@ -224,3 +224,40 @@ async def test_a_broken_llm_reply_is_heard_and_recorded(
     assert said[-1] == RECOVERED
     faults = [e for e in record.events if e["kind"] == "ServiceFault"]
     assert [f["service"] for f in faults] == ["LLM"], [f["error"] for f in faults]
+
+
+async def test_a_tool_loop_is_stopped_at_the_limit_with_a_spoken_message(
+    printer_utterance: np.ndarray, second_utterance: np.ndarray, tmp_path: Path
+) -> None:
+    # A model that keeps calling record_issue with arguments the handler cannot take.
+    bad_call = Reply(tool_calls=(ToolCall("record_issue", {"topic": "printer"}),))
+    replies = [GREETING, *[bad_call] * 30]
+    with (
+        ThreadedFakeOllama(replies=replies) as ollama,
+        run_app("--ollama-host", ollama.url, env={"LOCALAGENT_DATA_DIR": str(tmp_path)}) as app,
+    ):
+        assert app.url, app.output
+        caller = await _greeted(app)
+        try:
+            spoken = await _turn(caller, printer_utterance)
+            asked = len(ollama.server.requests) - 1  # after the greeting
+            assert spoken > 2.0, "the loop was not followed by a spoken message"
+            faults = [
+                m["data"] for m in caller.messages if m.get("data", {}).get("type") == "fault"
+            ]
+            assert faults and faults[0]["service"] == "tools", caller.messages
+            # Once the caller speaks again, the model may call tools again.
+            ollama.server.replies.clear()
+            ollama.server.replies.append(Reply(RECOVERED))
+            await _turn(caller, second_utterance)
+        finally:
+            await caller.close()
+    print(f"\ntool loop: {asked} LLM requests before the guard stopped it (limit 3)")
+    assert asked == 3, f"{asked} LLM requests for one caller turn"
+    record = await _wait_for_record(tmp_path, lambda r: r.ended_at)
+    calls = [e for e in record.events if e["kind"] == "FunctionCalled"]
+    assert len(calls) == 3 and not any(c["accepted"] for c in calls), calls
+    [fault] = [e for e in record.events if e["kind"] == "ServiceFault"]
+    assert fault["service"] == "tools" and "record_issue 3 times" in fault["error"], fault
+    said = [t["text"] for t in record.turns if t["role"] == "assistant"]
+    assert APOLOGIES["tools"] in said and said[-1] == RECOVERED, said

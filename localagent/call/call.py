@@ -57,6 +57,7 @@ CallState = Literal["connecting", "live", "ending", "ended"]
 APOLOGIES = {
     "LLM": "Sorry, my language model stopped answering. Could you say that again?",
     "STT": "Sorry, I couldn't make that out. Could you say it again?",
+    "tools": "Sorry, I couldn't complete that step. Could you tell me again what you need?",
 }
 _STOP_S = 5.0  # the pipeline's cancel, then the runner, may each take this long
 _CLOSE_S = 3.0  # aiortc's close
@@ -311,6 +312,11 @@ class Call:
             frames: list[Frame] = [RTVIServerMessageFrame(data=fault)]
             await worker.queue_frames([*frames, TTSSpeakFrame(apology)] if apology else frames)
 
+        async def on_tool_loop(description: str) -> None:
+            await report_fault("tools", description)
+
+        parts.tool_guard.on_loop = on_tool_loop
+
         @worker.event_handler("on_pipeline_error")
         async def on_error(_worker: object, frame: ErrorFrame) -> None:
             service = parts.services.get(id(frame.processor), str(frame.processor))
@@ -328,6 +334,7 @@ class Call:
         @parts.aggregators.user().event_handler("on_user_turn_stopped")
         async def on_user_turn(_aggregator: object, _strategy: object, message: Any) -> None:
             if message.content:
+                parts.tool_guard.user_turn()
                 bus.publish(Turn(self.id, role="user", text=message.content))
 
         @parts.aggregators.assistant().event_handler("on_assistant_turn_stopped")

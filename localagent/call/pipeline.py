@@ -1,7 +1,7 @@
 """The stage order of a call: the only place that knows it.
 
-browser mic → STT → user turn → LLM (driven by the flow) → TTS → avatar → video out →
-browser, with the assistant's side of the context recorded after the output.
+browser mic → STT → user turn → LLM (driven by the flow) → tool-loop guard → TTS → avatar →
+video out → browser, with the assistant's side of the context recorded after the output.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from localagent.avatar.stage import AvatarStage, create_avatar_stage
 from localagent.avatar.video_out import AvatarVideoOut
 from localagent.call.latency import create_latency_observer
 from localagent.call.services import create_llm, create_stt, create_tts, create_vad
+from localagent.call.tool_guard import ToolLoopGuard
 from localagent.call.turns import turn_strategies
 from localagent.flows.manager import ObservedFlowManager
 from localagent.runtime import Runtime
@@ -53,6 +54,7 @@ class CallPipeline:
     avatar: AvatarStage
     video_out: AvatarVideoOut
     llm: FrameProcessor
+    tool_guard: ToolLoopGuard
     services: dict[int, str]  # id(processor) -> "LLM" | "STT" | "TTS", for error reports
 
 
@@ -78,6 +80,7 @@ def build_pipeline(
     avatar = create_avatar_stage(settings, http, runtime.journal)
     llm, stt, tts = create_llm(settings), create_stt(engines), create_tts(engines)
     video_out = AvatarVideoOut(connection)
+    tool_guard = ToolLoopGuard(limit=settings.tool_call_limit)
     aggregators = LLMContextAggregatorPair(
         LLMContext(),
         user_params=LLMUserAggregatorParams(
@@ -90,6 +93,7 @@ def build_pipeline(
         stt,
         aggregators.user(),
         llm,
+        tool_guard,
         tts,
         avatar.processor,
         video_out,
@@ -124,5 +128,6 @@ def build_pipeline(
         avatar=avatar,
         video_out=video_out,
         llm=llm,
+        tool_guard=tool_guard,
         services={id(llm): "LLM", id(stt): "STT", id(tts): "TTS"},
     )
