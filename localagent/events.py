@@ -23,6 +23,7 @@ __all__ = [
     "FunctionCalled",
     "NodeEntered",
     "SessionEnded",
+    "RecorderStatus",
     "ServiceFault",
     "SessionStarted",
     "StateChanged",
@@ -140,6 +141,14 @@ class ServiceFault(Event):
     service: str  # "LLM", "STT", "TTS", or the processor's name
     error: str
     apology: str = ""  # what the avatar said about it, if anything
+
+
+@dataclass(frozen=True)
+class RecorderStatus(Event):
+    """The session recorder started or stopped being able to write (session_id is "")."""
+
+    ok: bool
+    description: str
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 from loguru import logger
 
 from localagent.privacy.redact import redact
+from localagent.recorder import Recorder, RecorderHealth
 from localagent.settings import Settings
-from localagent.store import Recorder
 from localagent.web.guard import is_loopback_host, new_token
 from localagent.web.port import check_port_free
 from localagent.web.server import AppState
@@ -26,7 +26,8 @@ async def build_state(settings: Settings) -> tuple[AppState, Recorder | None]:
     """Flow, port, models, Ollama, orphaned Tavus conversations, bus and recorder."""
     from localagent.avatar.journal import TavusJournal, end_orphaned_conversations
     from localagent.call.engines import load_engines
-    from localagent.events import EventBus
+    from localagent.data_dir import SESSIONS_DB, check_data_dir
+    from localagent.events import EventBus, RecorderStatus
     from localagent.flows.loader import load_flow
     from localagent.memory import limit_malloc_arenas
     from localagent.ollama_status import probe_ollama
@@ -38,6 +39,7 @@ async def build_state(settings: Settings) -> tuple[AppState, Recorder | None]:
     policy = policy_for(settings)
     flow = load_flow(settings.flow, settings.flows_dir)
     check_port_free(settings.host, settings.port)
+    check_data_dir(settings.data_dir, sessions=settings.record_sessions)
     logger.info(f"flow '{flow.name}' loaded from {flow.path}")
     logger.info("loading models...")
     engines = await asyncio.to_thread(load_engines, settings)
@@ -54,11 +56,18 @@ async def build_state(settings: Settings) -> tuple[AppState, Recorder | None]:
     install_egress_guard(policy, bus)
     recorder = None
     if settings.record_sessions:
-        recorder = Recorder(SessionStore(settings.data_dir / "sessions.sqlite3"))
+        store = SessionStore(settings.data_dir / SESSIONS_DB)
+        if crashed := store.mark_crashed():
+            logger.warning(f"{crashed} session(s) left open by an earlier run marked crashed")
+
+        def tell(health: RecorderHealth) -> None:
+            bus.publish(RecorderStatus("", ok=health.ok, description=health.describe()))
+
+        recorder = Recorder(store, on_health=tell)
         bus.subscribe(recorder)
     runtime = Runtime(settings=settings, engines=engines, flow=flow, journal=journal, bus=bus)
     token = new_token() if settings.require_token or not is_loopback_host(settings.host) else None
-    state = AppState(runtime=runtime, ollama=ollama, token=token)
+    state = AppState(runtime=runtime, ollama=ollama, token=token, recorder=recorder)
     if ollama.ok:
         state.tasks.add(preload)  # cancelled with the sessions at shutdown
         preload.add_done_callback(state.tasks.discard)
@@ -85,6 +94,7 @@ def _services(state: AppState) -> dict[str, str]:
         "TTS": f"Piper {e.piper_voice.name}",
         "turn": e.turn_stop.describe(),
         "avatar": "Tavus (local on standby)" if s.wants_tavus() else "local",
+        "recorder": state.recorder.health.describe() if state.recorder else "off",
     }
 
 

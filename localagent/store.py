@@ -1,15 +1,15 @@
 """Sessions recorded in SQLite as they happen: turns, flow path, function calls, state.
 
-Every event is committed as it arrives, on a writer thread, so the event loop never waits
-on the disk and a crash loses at most the events of the last few milliseconds.
+Every event is committed as it arrives (by `localagent.recorder.Recorder`, on its own
+thread), so a crash loses at most the events of the last few milliseconds; a session a
+crash left open is marked as such at the next start.
 """
 
 from __future__ import annotations
 
 import json
-import queue
 import sqlite3
-import threading
+from contextlib import closing
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ from localagent.events import (
     TurnLatency,
 )
 
-__all__ = ["Recorder", "SessionRecord", "SessionStore"]
+__all__ = ["CRASHED", "SessionRecord", "SessionStore"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -64,6 +64,9 @@ _RECORDED = (
     AvatarChanged,
     ServiceFault,
 )
+
+
+CRASHED = "crashed (localagent stopped without ending the call)"
 
 
 def _json(value: Any) -> str:
@@ -111,10 +114,13 @@ class SessionStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as db:
+        db = self.connect()
+        try:
             db.executescript(_SCHEMA)
+        finally:
+            db.close()
 
-    def _connect(self) -> sqlite3.Connection:
+    def connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=10)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
@@ -135,14 +141,28 @@ class SessionStore:
         if isinstance(event, _RECORDED):
             payload = {k: v for k, v in asdict(event).items() if k not in ("session_id", "at")}
             db.execute(
-                "INSERT INTO events (session_id, seq, at, kind, payload) VALUES (?, ?, ?, ?, ?)",
+                # OR IGNORE: a write retried after an error that came after its commit
+                # lands once, rather than fail on its own first copy forever.
+                "INSERT OR IGNORE INTO events (session_id, seq, at, kind, payload) "
+                "VALUES (?, ?, ?, ?, ?)",
                 (event.session_id, seq, event.at, event.kind, _json(payload)),
             )
         if db.in_transaction:
             db.commit()
 
+    def mark_crashed(self) -> int:
+        """End the sessions an earlier run left open; how many there were."""
+        with closing(self.connect()) as db, db:
+            cursor = db.execute(
+                "UPDATE sessions SET end_reason = ?, ended_at = COALESCE("
+                "(SELECT MAX(at) FROM events WHERE session_id = sessions.id), started_at) "
+                "WHERE ended_at IS NULL",
+                (CRASHED,),
+            )
+            return cursor.rowcount
+
     def list(self, limit: int = 50) -> list[SessionRecord]:
-        with self._connect() as db:
+        with closing(self.connect()) as db:
             ids = [
                 r[0]
                 for r in db.execute(
@@ -152,7 +172,7 @@ class SessionStore:
         return [r for i in ids if (r := self.get(i)) is not None]
 
     def get(self, session_id: str) -> SessionRecord | None:
-        with self._connect() as db:
+        with closing(self.connect()) as db:
             row = db.execute(
                 "SELECT id, flow, avatar, started_at, ended_at, end_reason, "
                 "final_state FROM sessions WHERE id = ? OR id LIKE ?",
@@ -177,31 +197,3 @@ class SessionStore:
             json.loads(row[6]) if row[6] else None,
             events,
         )
-
-
-class Recorder:
-    """Subscribes to the event bus and writes every session event to the store."""
-
-    def __init__(self, store: SessionStore) -> None:
-        self.store = store
-        self._queue: queue.Queue[Event | None] = queue.Queue()
-        self._seq: dict[str, int] = {}
-        self._thread = threading.Thread(target=self._run, name="session-recorder", daemon=True)
-        self._thread.start()
-
-    def __call__(self, event: Event) -> None:
-        self._queue.put(event)
-
-    def close(self) -> None:
-        self._queue.put(None)
-        self._thread.join(10)
-
-    def _run(self) -> None:
-        db = self.store._connect()
-        try:
-            while (event := self._queue.get()) is not None:
-                seq = self._seq.get(event.session_id, 0) + 1
-                self._seq[event.session_id] = seq
-                self.store.write(db, event, seq)
-        finally:
-            db.close()

@@ -4,6 +4,7 @@ reported the same way (one line, exit status 2) by all of them."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -72,3 +73,17 @@ def test_output_cut_short_by_a_pipe_is_no_traceback() -> None:
         os.close(write_end)
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("args", [("--no-tui",), ("sessions", "list")])
+def test_an_unusable_data_dir_is_one_line_before_anything_loads(
+    args: tuple[str, ...], tmp_path: Path
+) -> None:
+    corrupt = tmp_path / "data"
+    corrupt.mkdir()
+    (corrupt / "sessions.sqlite3").write_bytes(b"not a database " * 200)
+    done = run_cli(*args, env={"LOCALAGENT_DATA_DIR": str(corrupt), "LOCALAGENT_PORT": "0"})
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    errors = [line for line in done.stderr.splitlines() if line.startswith("localagent:")]
+    assert len(errors) == 1 and "sessions database" in errors[0] and "fix:" in errors[0]
+    assert "Traceback" not in done.stderr and "loading models" not in done.stderr

@@ -60,8 +60,12 @@ def test_doctor_passes_on_a_working_setup(
 
 def test_doctor_names_each_problem_and_its_fix(tavus: ThreadedMockTavus, tmp_path: Path) -> None:
     busy = socket.create_server(("127.0.0.1", 0))
+    broken = tmp_path / "data"
+    broken.mkdir()
+    (broken / "sessions.sqlite3").write_bytes(b"not a database " * 100)
     with busy, ThreadedFakeOllama(models=("llama3.2:3b",), tools=False) as no_tools:
         env = {
+            "LOCALAGENT_DATA_DIR": str(broken),
             "OLLAMA_HOST": no_tools.url,
             "LOCALAGENT_PORT": str(busy.getsockname()[1]),
             "LOCALAGENT_WHISPER_MODEL": "medium.en",
@@ -76,6 +80,8 @@ def test_doctor_names_each_problem_and_its_fix(tavus: ThreadedMockTavus, tmp_pat
     assert checks["whisper model"]["status"] == "error"
     assert "medium.en" in checks["whisper model"]["detail"]
     assert checks["port"]["status"] == "error" and "already in use" in checks["port"]["detail"]
+    assert checks["data dir"]["status"] == "error" and "unusable" in checks["data dir"]["detail"]
+    assert "mv " in checks["data dir"]["fix"]
     assert checks["Tavus"] == {
         "name": "Tavus",
         "status": "error",

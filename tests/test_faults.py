@@ -261,3 +261,44 @@ async def test_a_tool_loop_is_stopped_at_the_limit_with_a_spoken_message(
     assert fault["service"] == "tools" and "record_issue 3 times" in fault["error"], fault
     said = [t["text"] for t in record.turns if t["role"] == "assistant"]
     assert APOLOGIES["tools"] in said and said[-1] == RECOVERED, said
+
+
+async def test_a_recorder_write_error_mid_call_keeps_the_rest_of_the_call(
+    fake_ollama: ThreadedFakeOllama,
+    printer_utterance: np.ndarray,
+    second_utterance: np.ndarray,
+    tmp_path: Path,
+) -> None:
+    """Another program locks the sessions database mid-call: writes fail, then recover."""
+    import sqlite3
+
+    with run_app(
+        "--ollama-host", fake_ollama.url, env={"LOCALAGENT_DATA_DIR": str(tmp_path)}
+    ) as app:
+        assert app.url, app.output
+        caller = await _greeted(app)
+        locker = sqlite3.connect(tmp_path / "sessions.sqlite3", isolation_level=None)
+        try:
+            locker.execute("BEGIN EXCLUSIVE")  # SQLite's busy wait (10 s) runs out under it
+            await _turn(caller, printer_utterance)
+            async with aiohttp.ClientSession() as http:
+                for _ in range(150):
+                    async with http.get(f"{app.url}/api/status") as resp:
+                        recorder = (await resp.json())["recorder"]
+                    if not recorder["ok"]:
+                        break
+                    await asyncio.sleep(0.1)
+            assert not recorder["ok"] and "locked" in recorder["error"], recorder
+            assert recorder["pending"] > 0 and "CANNOT WRITE" in recorder["description"]
+            locker.execute("COMMIT")
+            await _turn(caller, second_utterance)
+        finally:
+            locker.close()
+            await caller.close()
+    record = await _wait_for_record(tmp_path, lambda r: r.ended_at)
+    user_turns = [t["text"] for t in record.turns if t["role"] == "user"]
+    assert len(user_turns) == 2 and "printer" in user_turns[0].lower(), user_turns
+    assert "red light" in user_turns[1], user_turns
+    assert len([t for t in record.turns if t["role"] == "assistant"]) == 3, record.turns
+    assert any("session recorder cannot write" in line for line in app.lines), app.output
+    assert any("writing again" in line for line in app.lines), app.output

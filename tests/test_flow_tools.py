@@ -18,8 +18,9 @@ from localagent.events import (
     Turn,
 )
 from localagent.flows.graph import check_flow
+from localagent.recorder import Recorder
 from localagent.settings import REPO_ROOT
-from localagent.store import Recorder, SessionStore
+from localagent.store import SessionStore
 from localagent.testing.cli import run_cli
 
 FLOWS = REPO_ROOT / "flows"

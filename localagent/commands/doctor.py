@@ -2,8 +2,8 @@
 
 It looks, it never changes anything: packages and versions, CUDA for CTranslate2, the
 models on disk, Ollama (reachable, version, model pulled, tool support), the Tavus key and
-replica (only when a key is set), the port, the flow, the config file, and what the
-browser needs. The exit status is 1 when any check is an error.
+replica (only when a key is set), the port, the data dir, the flow, the config file, and
+what the browser needs. The exit status is 1 when any check is an error.
 """
 
 from __future__ import annotations
@@ -268,6 +268,35 @@ def check_port(settings: Settings) -> list[Check]:
     return [Check("port", "ok", f"{settings.host}:{settings.port} is free")]
 
 
+def check_data_dir(settings: Settings) -> list[Check]:
+    """Doctor looks and changes nothing: an absent data dir is created at the first run."""
+    from localagent.data_dir import SESSIONS_DB
+    from localagent.data_dir import check_data_dir as usable
+
+    where = settings.data_dir
+    if not where.exists():
+        return [Check("data dir", "info", f"{where} (created at the first run)")]
+    try:
+        usable(where, sessions=settings.record_sessions)
+    except LocalAgentError as e:
+        return [Check("data dir", "error", e.message, e.fix)]
+    free_mb = shutil.disk_usage(where).free / 1e6
+    database = where / SESSIONS_DB
+    size = (
+        f"; sessions database {database.stat().st_size / 1e6:.1f} MB" if database.exists() else ""
+    )
+    if free_mb < 100:
+        return [
+            Check(
+                "data dir",
+                "warn",
+                f"{where}: only {free_mb:.0f} MB free{size}",
+                "free disk space: the session recorder stops writing when the disk is full",
+            )
+        ]
+    return [Check("data dir", "ok", f"{where} is writable, {free_mb / 1000:.1f} GB free{size}")]
+
+
 def check_flow(settings: Settings) -> list[Check]:
     from localagent.flows.graph import check_flow as problems_of
 
@@ -336,6 +365,7 @@ def run_checks(settings: Settings) -> list[Check]:
         lambda: check_flow(settings),
         check_config,
         lambda: check_port(settings),
+        lambda: check_data_dir(settings),
     ]
     checks = [c for check in sync_checks for c in check()]
 

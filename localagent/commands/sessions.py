@@ -30,12 +30,14 @@ def _when(ts: float | None) -> str:
 
 def run(args: argparse.Namespace) -> int:
     settings = load_settings()
+    from localagent.data_dir import check_sessions_database
     from localagent.store import SessionStore
 
     db = settings.data_dir / "sessions.sqlite3"
     if not db.exists():
         print(f"no sessions recorded yet ({db})", file=sys.stderr)
         return 1 if args.action != "list" else 0
+    check_sessions_database(db)
     store = SessionStore(db)
     if args.action == "list":
         print(f"{'id':<14}{'started':<21}{'flow':<12}{'turns':>6}  {'end':<16}path")
@@ -70,5 +72,7 @@ def run(args: argparse.Namespace) -> int:
                 f"{at}  call {e['name']}({json.dumps(e['arguments'])}) = "
                 f"{json.dumps(e['result'], default=str)}{mark}"
             )
+        elif e["kind"] == "ServiceFault":
+            print(f"{at}  {e['service']} fault: {e['error']}")
     print(f"final state: {json.dumps(record.state, default=str)}")
     return 0

@@ -19,6 +19,7 @@ from localagent.events import (
     Event,
     FunctionCalled,
     NodeEntered,
+    RecorderStatus,
     ServiceFault,
     SessionEnded,
     SessionStarted,
@@ -183,6 +184,8 @@ class ServicesPanel(Static):
             self.sessions[event.session_id] = f"{event.live} ({event.reason})"
         elif isinstance(event, SessionEnded):
             self.sessions.pop(event.session_id, None)
+        elif isinstance(event, RecorderStatus):
+            self.services["recorder"] = event.description
         else:
             return
         self.refresh_view()
@@ -198,7 +201,8 @@ class ServicesPanel(Static):
             text.append(f"\n  {sid}: {avatar} avatar")
         for name, value in self.services.items():
             text.append(f"\n{name}: ", style="bold")
-            text.append(value, style="red" if value.startswith("DOWN") else "")
+            down = value.startswith(("DOWN", "CANNOT"))
+            text.append(value, style="red" if down else "")
         for fault in self.faults:
             text.append(f"\n{_clock(fault.at)} {fault.service} fault: ", style="bold red")
             text.append(_short(fault.error, 70))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -34,6 +35,7 @@ from localagent.call.call import Call
 from localagent.call.registry import CallLimitReached, CallRegistry
 from localagent.ollama_status import OllamaStatus, probe_ollama
 from localagent.privacy.egress import egress_counts
+from localagent.recorder import Recorder
 from localagent.runtime import Runtime
 from localagent.settings import Settings
 from localagent.web.guard import RequestGuard
@@ -96,6 +98,7 @@ class AppState:
     calls: CallRegistry = field(init=False)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     token: str | None = None  # required of every request when bound beyond loopback
+    recorder: Recorder | None = None
 
     def __post_init__(self) -> None:
         self.calls = CallRegistry(self.runtime.settings.max_sessions)
@@ -103,6 +106,13 @@ class AppState:
     @property
     def settings(self) -> Settings:
         return self.runtime.settings
+
+
+def _recorder_status(recorder: Recorder | None) -> dict[str, Any]:
+    if recorder is None:
+        return {"enabled": False}
+    health = recorder.health
+    return {"enabled": True, **dataclasses.asdict(health), "description": health.describe()}
 
 
 def _check_offer(body: OfferBody) -> None:
@@ -252,6 +262,7 @@ def create_app(state: AppState) -> FastAPI:
             "turn_stop": engines.turn_stop.describe(),
             "offline": s.offline,
             "egress": egress_counts(),
+            "recorder": _recorder_status(state.recorder),
             # For scripts/soak.py: what a leak would grow.
             "process": {
                 "asyncio_tasks": len(asyncio.all_tasks()),
