@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -28,14 +29,17 @@ pytestmark = [
 ]
 
 
-async def launch_chromium(pw: Any, mic: Path | None = None) -> Any:
+async def launch_chromium(
+    pw: Any, mic: Path | None = None, *, allow_mic: bool = True, devices: bool = True
+) -> Any:
     """Headless Debian Chromium with a fake camera and microphone (`mic`: a WAV it loops),
-    and none of its background calls home (this machine has no network)."""
+    and none of its background calls home (this machine has no network). `allow_mic=False`
+    answers the microphone prompt "Block"; `devices=False` leaves it with no microphone."""
     args = [
         "--no-sandbox",
         "--disable-gpu",
-        "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream",
+        "--use-fake-ui-for-media-stream" if allow_mic else "--deny-permission-prompts",
+        *(["--use-fake-device-for-media-stream"] if devices else []),
         "--autoplay-policy=no-user-gesture-required",
         "--disable-background-networking",
         "--disable-component-update",
@@ -107,6 +111,13 @@ async def test_page_connects_and_plays_avatar(
                 "document.querySelector('#latency').textContent.startsWith('last turn')",
                 timeout=30_000,
             )
+            # Every part of the turn is on the line, and the parts add up to its total.
+            line = await page.text_content("#latency") or ""
+            total, parts = re.match(r"last turn ([\d.]+) s \(([^)]*)\)", line).groups()  # type: ignore[union-attr]
+            labels = [part.rsplit(" ", 1)[0] for part in parts.split(" + ")]
+            assert labels[:3] == ["VAD", "STT", "end of turn"] and "avatar" in labels, line
+            summed = sum(float(part.rsplit(" ", 1)[1]) for part in parts.split(" + "))
+            assert abs(summed - float(total)) <= 0.01 * len(labels), line
             assert (await page.text_content("#flow-node") or "").startswith("node: ")
             assert "You:" in (await page.text_content("#captions") or "")
             # The bot's caption comes once its sentence was spoken.
@@ -216,3 +227,42 @@ async def test_page_reconnects_after_a_reload_and_a_server_restart(
         finally:
             await browser.close()
     assert not console_errors, console_errors
+
+
+@pytest.mark.parametrize("case", ["blocked", "missing"])
+async def test_page_explains_a_refused_or_missing_microphone_and_retries(
+    app: AppProcess, case: str
+) -> None:
+    from playwright.async_api import async_playwright
+
+    page_errors: list[str] = []
+    async with async_playwright() as pw:
+        browser = await launch_chromium(pw, allow_mic=False, devices=case != "missing")
+        try:
+            context = await browser.new_context(viewport={"width": 1280, "height": 800})
+            page = await context.new_page()
+            page.on("pageerror", lambda e: page_errors.append(str(e)))
+            await page.goto(app.url + "/")
+            await page.click("#connect")
+            await page.wait_for_selector("#banner .retry", state="visible", timeout=15_000)
+            banner = await page.text_content("#banner .msg") or ""
+            expected = "did not allow the microphone" if case == "blocked" else "No microphone"
+            assert expected in banner, banner
+            assert "Retry" in (await page.text_content("#banner .fix") or "")
+            assert await page.text_content("#state") == "no microphone"
+            assert not await page.is_disabled("#connect"), "Connect stayed disabled"
+            if case == "blocked":  # the user allows it and presses Retry: the call starts
+                await context.grant_permissions(["microphone"], origin=app.url.split("/?")[0])
+                await page.click("#banner .retry")
+                await page.wait_for_function(
+                    "document.querySelector('#state').dataset.kind === 'ready'", timeout=60_000
+                )
+                assert await page.is_hidden("#banner")
+                await page.click("#connect")  # hang up
+                await page.wait_for_function(
+                    "document.querySelector('#state').dataset.kind === 'disconnected'",
+                    timeout=20_000,
+                )
+        finally:
+            await browser.close()
+    assert not page_errors, page_errors

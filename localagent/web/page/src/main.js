@@ -36,11 +36,36 @@ function setState(text, kind = "") {
   document.body.dataset.state = kind || text;
 }
 
-function showBanner(message, fix = "", kind = "error") {
+function showBanner(message, fix = "", kind = "error", retry = null) {
   banner.hidden = !message;
   banner.className = kind;
   banner.querySelector(".msg").textContent = message || "";
   banner.querySelector(".fix").textContent = fix ? `Fix: ${fix}` : "";
+  const button = banner.querySelector(".retry");
+  button.hidden = !retry;
+  button.onclick = retry;
+}
+
+// What getUserMedia's refusals mean, in words, with what the user can do about each.
+function microphoneProblem(err) {
+  const name = err?.name || "";
+  const text = String(err?.message || err);
+  if (!window.isSecureContext || !navigator.mediaDevices?.getUserMedia || name === "SecurityError") {
+    return ["This page may not use a microphone: browsers give it only to secure pages.",
+      "open the page at http://127.0.0.1 or http://localhost on this machine"];
+  }
+  if (name === "NotAllowedError" || /permission|denied/i.test(text)) {
+    return ["The browser did not allow the microphone.",
+      "allow microphone access for this page (the icon at the left of the address bar, or the site's settings), then press Retry"];
+  }
+  if (name === "NotFoundError" || name === "OverconstrainedError" || /not found/i.test(text)) {
+    return ["No microphone was found.", "plug in or turn on a microphone (or pick another under Mic), then press Retry"];
+  }
+  if (name === "NotReadableError" || name === "AbortError") {
+    return ["The microphone could not be started: another program may be using it.",
+      "close the program using the microphone, then press Retry"];
+  }
+  return null;
 }
 
 // One line per turn: a speaker's sentences join the line until the other one speaks.
@@ -100,14 +125,24 @@ function median(values) {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
+// Every part of a turn, in order, so the parts add up to the total.
+const LATENCY_PARTS = [
+  ["vad_wait", "VAD"], ["stt", "STT"], ["turn_wait", "end of turn"], ["llm", "LLM"],
+  ["tools", "tools"], ["tts", "TTS"], ["avatar", "avatar"],
+];
+
 function showLatency(turn) {
   latencies.push(turn.voice_to_voice);
   const el = $("latency");
   el.hidden = false;
   const f = (s) => s.toFixed(2);
+  const parts = LATENCY_PARTS.filter(([key]) => key !== "tools" || turn.tools > 0)
+    .map(([key, label]) => `${label} ${f(turn[key] || 0)}`);
+  const rest = turn.voice_to_voice - LATENCY_PARTS.reduce((sum, [key]) => sum + (turn[key] || 0), 0);
+  if (Math.abs(rest) >= 0.005) parts.push(`other ${f(rest)}`);
   el.textContent =
-    `last turn ${f(turn.voice_to_voice)} s (STT ${f(turn.stt)} · LLM ${f(turn.llm)} · ` +
-    `TTS ${f(turn.tts)}) · median ${f(median(latencies))} s over ${latencies.length}`;
+    `last turn ${f(turn.voice_to_voice)} s (${parts.join(" + ")}) · ` +
+    `median ${f(median(latencies))} s over ${latencies.length}`;
 }
 
 function onServerMessage(msg) {
@@ -116,10 +151,17 @@ function onServerMessage(msg) {
   else if (msg?.type === "latency") showLatency(msg);
   else if (msg?.type === "fault") {
     banner.dataset.source = "call";
-    const what = { LLM: "The language model", STT: "Speech recognition", TTS: "Speech synthesis" };
+    const what = {
+      LLM: "The language model", STT: "Speech recognition", TTS: "Speech synthesis",
+      tools: "A step of the conversation",
+    };
+    const fixes = {
+      LLM: "check that Ollama is running (see the terminal)",
+      tools: "say again what you need; if it keeps happening, try a larger model (--llm-model)",
+    };
     showBanner(
       `${what[msg.service] || msg.service} failed on that turn: ${msg.error}. The call goes on.`,
-      msg.service === "LLM" ? "check that Ollama is running (see the terminal)" : "see the terminal running localagent",
+      fixes[msg.service] || "see the terminal running localagent",
     );
   }
 }
@@ -180,6 +222,21 @@ async function connect() {
   setState("connecting", "connecting");
   mediaManager = new LocalMediaManager();
   if (micSelect.value) mediaManager._selectedMic = { deviceId: micSelect.value };
+  // The microphone first, here: the client's own device set-up loses a refusal (the page
+  // stayed "initializing" with an uncaught "Permission denied").
+  try {
+    await mediaManager.initialize();
+  } catch (err) {
+    mediaManager = null;
+    setWanted(false);
+    setState("no microphone", "error");
+    banner.dataset.source = "call";
+    const [message, fix] = microphoneProblem(err) || [`The microphone failed: ${err?.message || err}.`, "check the browser's microphone settings, then press Retry"];
+    showBanner(message, fix, "error", () => { showBanner(""); connect(); });
+    connectBtn.textContent = "Connect";
+    connectBtn.disabled = false;
+    return;
+  }
   const transport = new SmallWebRTCTransport({ mediaManager });
   mediaManager.transport = transport;
   client = new PipecatClient({
@@ -227,13 +284,13 @@ async function connect() {
     setState("disconnected", "error");
     banner.dataset.source = "call";
     client = null;
-    const denied = err && (err.name === "NotAllowedError" || /permission/i.test(String(err)));
+    const denied = microphoneProblem(err);
     // A reload's or a blip's own earlier call may still be closing: busy is only final
     // when the user asked for a new call.
     const busy = /429/.test(String(err?.message || err)) && !(wanted && retries < 3);
     if (denied) {
       setWanted(false);
-      showBanner("The browser did not allow the microphone.", "allow microphone access for this page (the icon in the address bar) and connect again");
+      showBanner(denied[0], denied[1], "error", () => { showBanner(""); connect(); });
     } else if (busy) {
       setWanted(false);
       showBanner("Another call is already in progress on this server.", "hang up the other tab, or start localagent with --max-sessions 2");
