@@ -16,6 +16,7 @@ class OllamaStatus:
     problem: str = ""  # what is wrong, for logs and the page
     fix: str = ""  # what to do about it
     spoken: str = ""  # a short notice the avatar can say
+    spoken_again: str = ""  # shorter, for the same notice later in the same call
     version: str = ""
 
 
@@ -38,7 +39,8 @@ async def probe_ollama(host: str, model: str, timeout_s: float = 2.0) -> OllamaS
             problem=f"Ollama is not reachable at {base} ({reason}).",
             fix=f"start Ollama (`ollama serve`) or set OLLAMA_HOST; then `ollama pull {model}`",
             spoken="I can't reach the Ollama language model server. Please start Ollama, "
-            "or set OLLAMA_HOST, and then call again.",
+            "or set OLLAMA_HOST; once it's running, just say that again.",
+            spoken_again="I still can't reach the language model server.",
         )
     names = {m.get("name") for m in tags.get("models", [])} | {
         m.get("model") for m in tags.get("models", [])
@@ -50,7 +52,8 @@ async def probe_ollama(host: str, model: str, timeout_s: float = 2.0) -> OllamaS
             problem=f"Ollama {version} at {base} does not have the model '{model}'.",
             fix=f"ollama pull {model}   (or set LOCALAGENT_LLM_MODEL to a pulled model)",
             spoken="The language model isn't installed in Ollama yet. Please run ollama pull "
-            "for the configured model, then call again.",
+            "for the configured model, then say that again.",
+            spoken_again="The language model still isn't installed in Ollama.",
         )
     return OllamaStatus(ok=True, version=version)
 

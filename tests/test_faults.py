@@ -107,7 +107,7 @@ async def test_ollama_failing_mid_answer_gets_an_apology_and_the_next_turn_works
 
 
 async def test_ollama_down_then_back_the_next_turn_reaches_the_flow(
-    printer_utterance: np.ndarray, tmp_path: Path
+    printer_utterance: np.ndarray, second_utterance: np.ndarray, tmp_path: Path
 ) -> None:
     port = free_port()
     with run_app(
@@ -116,6 +116,7 @@ async def test_ollama_down_then_back_the_next_turn_reaches_the_flow(
         assert app.url, app.output
         caller = await _greeted(app)  # the greeting is the "Ollama is down" notice
         try:
+            await _turn(caller, second_utterance)  # still down: the short notice this time
             async with FakeOllama(port=port, replies=[Reply(RECOVERED)]) as ollama:
                 spoken = await _turn(caller, printer_utterance)
                 assert spoken > 1.0
@@ -127,6 +128,9 @@ async def test_ollama_down_then_back_the_next_turn_reaches_the_flow(
             await caller.close()
     record = await _wait_for_record(tmp_path, lambda r: r.ended_at)
     assert record.path[:1] == ["greet"], record.path
+    said = [t["text"] for t in record.turns if t["role"] == "assistant"]
+    assert said[0].startswith("I can't reach the Ollama") and "say that again" in said[0]
+    assert said[1:] == ["I still can't reach the language model server.", RECOVERED], said
 
 
 @pytest.mark.parametrize(

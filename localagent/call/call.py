@@ -281,6 +281,8 @@ class Call:
                 bus.publish(AvatarChanged(self.id, live=avatar.live, reason=avatar.reason))
                 await worker.queue_frames([avatar_message()])
 
+        notices: set[str] = set()  # Ollama notices this call has spoken
+
         @parts.transport.event_handler("on_client_connected")
         async def on_connected(_transport: object, _client: object) -> None:
             parts.video_out.attach()
@@ -290,6 +292,7 @@ class Call:
             initial = flow.flow.initial_node
             if not status.ok:
                 logger.warning(f"session {self.id}: {status.problem} fix: {status.fix}")
+                notices.add(status.spoken)
                 await worker.queue_frames([TTSSpeakFrame(status.spoken)])
                 # Enter the flow without asking the LLM for a greeting, so the caller's
                 # next turn reaches the flow as soon as Ollama is back.
@@ -306,7 +309,10 @@ class Call:
             apology = APOLOGIES.get(service, "")
             if service == "LLM":
                 status = await probe_ollama(settings.ollama_host, settings.llm_model)
-                apology = status.spoken if not status.ok else apology
+                if not status.ok:  # the full notice once a call, then the short one
+                    again = status.spoken in notices
+                    apology = status.spoken_again if again else status.spoken
+                    notices.add(status.spoken)
             bus.publish(ServiceFault(self.id, service=service, error=error, apology=apology))
             fault = {"type": "fault", "service": service, "error": error}
             frames: list[Frame] = [RTVIServerMessageFrame(data=fault)]
