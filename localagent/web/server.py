@@ -231,7 +231,10 @@ def create_app(state: AppState) -> FastAPI:
         except HTTPException:
             raise
         except Exception as e:
-            raise HTTPException(400, f"Bad ICE candidate: {type(e).__name__}: {e}") from e
+            why = (
+                f"{type(e).__name__}: {e}" if str(e) else f"aiortc refused it ({type(e).__name__})"
+            )
+            raise HTTPException(400, f"Bad ICE candidate: {why}") from e
         return {"status": "success"}
 
     @app.get("/api/status")
