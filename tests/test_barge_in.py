@@ -1,8 +1,9 @@
 """A barge-in over a real call: what the caller heard is the record, nothing more.
 
-The bot gives a four-sentence answer; the caller cuts in two sentences into it. The next LLM
-request, the captions and the session record must hold only the sentences the caller heard,
-and the rest must not be carried into the bot's next turn. Run with both avatars: the local
+The bot gives a four-sentence answer; the caller cuts in a second into the third sentence.
+The next LLM request, the captions and the session record must hold only what the caller
+heard, to the word (Piper's phoneme timings), and the rest must not be carried into the
+bot's next turn. Run with both avatars: the local
 one, and Tavus (mock API, fake Daily replica that speaks back the audio it is sent).
 """
 
@@ -62,7 +63,7 @@ async def test_barge_in_keeps_only_what_was_played(
         tavus.__enter__()
         env |= {
             "TAVUS_API_KEY": "k",
-            "TAVUS_REPLICA_ID": "r-test",
+            "TAVUS_REPLICA_ID": "r-test-replica",
             "TAVUS_API_URL": tavus.url,
         }
     try:
@@ -70,9 +71,10 @@ async def test_barge_in_keeps_only_what_was_played(
         with run_app(*flags, env=env, fake_daily=avatar == "tavus") as app:
             async with Caller(app.url) as caller:
                 answer_at = await caller.wait_for_voice(since=0.0, timeout=60)
-                # Two sentences in (each is 2-3 s of speech), the caller cuts in.
+                # A second into the third sentence (each is 2-3 s of speech), the caller
+                # cuts in.
                 two = sum(len(synthesize(s)) for s in SENTENCES[:2]) / 48000
-                await asyncio.sleep(max(0.0, answer_at + two + 0.3 - time.monotonic()))
+                await asyncio.sleep(max(0.0, answer_at + two + 1.0 - time.monotonic()))
                 cut_in = asyncio.create_task(caller.say(printer_utterance))
                 spoke_at = time.monotonic()
                 await cut_in
@@ -88,6 +90,9 @@ async def test_barge_in_keeps_only_what_was_played(
         if tavus is not None:
             tavus.__exit__(None, None, None)
 
+    reasons = [m["data"] for m in caller.messages if m.get("data", {}).get("type") == "avatar"]
+    lives = {r["live"] for r in reasons}
+    assert lives == {avatar}, f"the call did not stay on the {avatar} avatar: {reasons}"
     # The request answering the caller holds the greeting as it was played: the first
     # sentences, never the last one, and nothing the caller could not have heard yet.
     replying = next(r for r in server.requests if "printer" in str(r["messages"]).lower())
@@ -99,6 +104,9 @@ async def test_barge_in_keeps_only_what_was_played(
     assert _sentences_in(said), f"the played sentences are missing: {said!r}"
     assert SENTENCES[-1] not in said and len(_sentences_in(said)) <= could_hear, said
     assert ANSWER.startswith(said.strip()), f"not a prefix of the answer: {said!r}"
+    # Piper's phoneme timings: the third sentence is kept to the words that were played.
+    third = said.strip().removeprefix(" ".join(SENTENCES[:2])).strip()
+    assert third and SENTENCES[2].startswith(third) and third != SENTENCES[2], said
     # The unsaid rest was not carried into the next turn.
     record = SessionStore(data_dir / "sessions.sqlite3").list()[0]
     bot = [e for e in record.events if e["kind"] == "Turn" and e["role"] == "assistant"]

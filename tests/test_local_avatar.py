@@ -18,6 +18,7 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.tests.utils import SleepFrame, run_test
 
 from localagent.avatar.local import LocalAvatar, loudness_to_mouth
+from localagent.call.spoken_words import SpokenWords
 
 RATE = 24000
 FPS = 25
@@ -123,6 +124,22 @@ async def test_interruption_drops_the_text_of_what_was_not_played() -> None:
     )
     texts = [f.text for _, f in rec.of(TTSTextFrame)]  # type: ignore[attr-defined]
     assert texts == ["Heard."], texts
+
+
+async def test_words_are_released_as_their_audio_plays_and_cut_at_an_interruption() -> None:
+    words = SpokenWords()
+    sentence = TTSTextFrame("One two three four.", "sentence", context_id="c1")
+    words.put("c1", sentence.text, [("One", 0.3), ("two", 0.6), ("three", 0.9), ("four.", 1.2)])
+    recorder = Recorder()
+    avatar = LocalAvatar(width=320, height=180, fps=FPS, spoken_words=words)
+    frames = [*tts(tone(1.2)), sentence, SleepFrame(sleep=0.75), InterruptionFrame()]
+    await run_test(Pipeline([avatar, recorder]), frames_to_send=[*frames, SleepFrame(sleep=0.4)])
+    released = [(t, f.text) for t, f in recorder.of(TTSTextFrame)]  # type: ignore[attr-defined]
+    assert [text for _, text in released] == ["One", "two"], released
+    first_audio = recorder.of(TTSAudioRawFrame)[0][0]
+    # each word goes out when its audio has played, not with the sentence
+    assert 0.2 < released[0][0] - first_audio < 0.45, released[0][0] - first_audio
+    assert 0.5 < released[1][0] - first_audio < 0.75, released[1][0] - first_audio
 
 
 async def test_render_delay_holds_speech_like_tavus() -> None:

@@ -69,3 +69,12 @@ def test_interruption_drops_the_unspoken_text() -> None:
     assert play(gate, voice(1.0)) == ["TTSTextFrame:Heard."]
     assert gate.interrupt() == []
     assert not gate.holding and play(gate, voice(1.0)) == []
+
+
+def test_a_sentence_with_word_timings_is_released_word_by_word() -> None:
+    gate = SpokenGate()
+    gate.sent(voice(1.0), RATE)
+    gate.hold(text("One two three."), [("One", 0.3), ("two", 0.6), ("three.", 1.0)])
+    assert play(gate, voice(0.35)) == ["TTSTextFrame:One"]
+    assert play(gate, voice(0.3)) == ["TTSTextFrame:two"]
+    assert gate.interrupt() == []  # "three." was never played

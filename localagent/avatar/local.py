@@ -27,6 +27,7 @@ from pipecat.frames.frames import (
     StartFrame,
     SystemFrame,
     TTSAudioRawFrame,
+    TTSTextFrame,
 )
 from pipecat.processors.frame_processor import (
     FrameDirection,
@@ -35,6 +36,7 @@ from pipecat.processors.frame_processor import (
 )
 
 from localagent.avatar.face import Face
+from localagent.call.spoken_words import SpokenWords, piece_of
 
 __all__ = ["LocalAvatar"]
 
@@ -71,9 +73,12 @@ class LocalAvatar(FrameProcessor):
         fps: int = 25,
         render_delay_s: float = 0.0,
         render_jitter_s: float = 0.0,
+        spoken_words: SpokenWords | None = None,
         **kwargs: object,
     ) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
+        self._spoken_words = spoken_words
+        self._sentence_bytes = 0  # audio queued since the last text frame
         self._face = Face(width, height)
         self._size = (width, height)
         self._fps = fps
@@ -109,6 +114,7 @@ class LocalAvatar(FrameProcessor):
             # text included, so the words of a reply the caller never heard are not
             # released later into the captions, the record and the LLM's context.
             self._queue = deque(item for item in self._queue if not _interruptible(item))
+            self._sentence_bytes = 0
             self._mouth = 0.0
             await self.push_frame(frame, direction)
         elif isinstance(frame, CancelFrame):
@@ -120,11 +126,16 @@ class LocalAvatar(FrameProcessor):
             self._queue.append(
                 _Audio(frame.audio, frame.context_id, self._ready_at(), frame.interruptible)
             )
+            self._sentence_bytes += len(frame.audio)
+        elif isinstance(frame, TTSTextFrame) and self._queue and self._words_of(frame):
+            pass  # queued word by word, in step with the audio that speaks each
         elif isinstance(frame, SystemFrame) or not self._queue:
             if isinstance(frame, EndFrame):
                 await self._stop_ticker()
             await self.push_frame(frame, direction)
         else:
+            if isinstance(frame, TTSTextFrame):
+                self._sentence_bytes = 0
             self._queue.append(frame)
 
     # pipecat's BaseObject types setup() more loosely than FrameProcessor passes it.
@@ -189,6 +200,44 @@ class LocalAvatar(FrameProcessor):
             if len(head.pcm) > need:
                 self._queue.appendleft(head._replace(pcm=head.pcm[need:]))
         return bytes(out), context_id
+
+    def _words_of(self, sentence: TTSTextFrame) -> bool:
+        """Queue `sentence` as its words, each after the audio that ends it; False if its
+        word timings are unknown (the sentence then waits for all of its audio)."""
+        ends = (
+            self._spoken_words.pop(sentence.context_id, sentence.text)
+            if self._spoken_words
+            else None
+        )
+        sentence_bytes, self._sentence_bytes = self._sentence_bytes, 0
+        if not ends:
+            return False
+        tail: deque[_Audio | Frame] = deque()  # the sentence's audio not yet played
+        while self._queue and isinstance(self._queue[-1], _Audio):
+            tail.appendleft(self._queue.pop())
+        position = sentence_bytes - sum(len(a.pcm) for a in tail if isinstance(a, _Audio))
+        marks: list[tuple[int, list[str]]] = []  # words ending at the same byte go together
+        for word, end_s in ends:
+            at = int(end_s * self._sample_rate) * 2
+            if marks and marks[-1][0] >= at:
+                marks[-1][1].append(word)
+            else:
+                marks.append((at, [word]))
+        for item in tail:
+            assert isinstance(item, _Audio)
+            while marks and marks[0][0] <= position + len(item.pcm):
+                at, words = marks.pop(0)
+                cut = max(0, at - position)
+                if cut:
+                    self._queue.append(item._replace(pcm=item.pcm[:cut]))
+                    item, position = item._replace(pcm=item.pcm[cut:]), position + cut
+                self._queue.append(piece_of(sentence, " ".join(words)))
+            if item.pcm:
+                self._queue.append(item)
+                position += len(item.pcm)
+        for _, words in marks:  # rounding: what is left ends with the sentence
+            self._queue.append(piece_of(sentence, " ".join(words)))
+        return True
 
     async def _release_waiting_frames(self) -> bool:
         """Push the frames now at the head of the queue; True once the EndFrame went out."""

@@ -6,8 +6,9 @@ ahead of the replica, and a barge-in left words the caller never heard in all of
 gate releases each frame once the replica's own audio has played as far as the audio sent
 before it. The replica's stream is continuous (silence between utterances), so its clock
 starts at the first voiced audio after it has caught up, and it never runs ahead of what was
-sent. On an interruption what is still held and may be interrupted is dropped, as pipecat's
-output transport drops its queue.
+sent. A sentence whose word timings the TTS reported (`localagent.call.spoken_words`) is
+released word by word. On an interruption what is still held and may be interrupted is
+dropped, as pipecat's output transport drops its queue.
 """
 
 from __future__ import annotations
@@ -17,12 +18,25 @@ from collections import deque
 import numpy as np
 from pipecat.frames.frames import Frame, TTSTextFrame
 
+from localagent.call.spoken_words import WordEnds, piece_of
+
 __all__ = ["SpokenGate"]
 
 # -40 dBFS: well below speech, well above the zeros a silent replica sends.
 _VOICED_RMS = 328.0
 # A frame is released this close to its audio's end: resampling rounds durations.
 _SLACK_S = 0.05
+
+
+def _grouped(words: WordEnds) -> list[tuple[float, str]]:
+    """Words ending at the same moment ("for a", spoken as one) go out together."""
+    groups: list[tuple[float, str]] = []
+    for word, end_s in words:
+        if groups and groups[-1][0] >= end_s:
+            groups[-1] = (groups[-1][0], f"{groups[-1][1]} {word}")
+        else:
+            groups.append((end_s, word))
+    return groups
 
 
 def _duration(pcm: bytes, rate: int, channels: int = 1) -> float:
@@ -39,6 +53,7 @@ class SpokenGate:
         self._sent_s = 0.0  # audio handed to Tavus since the gate was last idle
         self._played_s = 0.0  # of that, what the replica has played back
         self._waiting_for_voice = True
+        self._sentence_start_s = 0.0  # where the audio of the next sentence's text begins
         self._held: deque[tuple[float, Frame]] = deque()
 
     @property
@@ -47,7 +62,7 @@ class SpokenGate:
 
     def sent(self, pcm: bytes, rate: int, channels: int = 1) -> None:
         if not self._held and self._played_s >= self._sent_s:
-            self._sent_s = self._played_s = 0.0  # idle: start a fresh utterance clock
+            self._sent_s = self._played_s = self._sentence_start_s = 0.0  # idle: a fresh clock
             self._waiting_for_voice = True
         self._sent_s += _duration(pcm, rate, channels)
 
@@ -55,8 +70,17 @@ class SpokenGate:
         """Whether `frame` must wait: text to be spoken, or anything queued behind it."""
         return isinstance(frame, TTSTextFrame) or self.holding
 
-    def hold(self, frame: Frame) -> None:
-        self._held.append((self._sent_s, frame))
+    def hold(self, frame: Frame, words: WordEnds | None = None) -> None:
+        """Hold `frame` until its audio has been played; a sentence with known `words`
+        timings is held as its words, each until its own audio has been played."""
+        if isinstance(frame, TTSTextFrame) and words:
+            start = self._sentence_start_s
+            for end_s, text in _grouped(words):
+                self._held.append((min(self._sent_s, start + end_s), piece_of(frame, text)))
+        else:
+            self._held.append((self._sent_s, frame))
+        if isinstance(frame, TTSTextFrame):
+            self._sentence_start_s = self._sent_s
 
     def received(self, pcm: bytes, rate: int, channels: int = 1) -> list[Frame]:
         """Count the replica's audio as played; the frames now due, in order."""
@@ -73,7 +97,7 @@ class SpokenGate:
         """Drop what was not spoken; the uninterruptible frames held, to pass on now."""
         kept = [frame for _, frame in self._held if not frame.interruptible]
         self._held.clear()
-        self._sent_s = self._played_s = 0.0
+        self._sent_s = self._played_s = self._sentence_start_s = 0.0
         self._waiting_for_voice = True
         return kept
 
@@ -87,7 +111,7 @@ class SpokenGate:
         """The replica is gone: its unspoken text is dropped, other frames pass on."""
         frames = [frame for _, frame in self._held if not isinstance(frame, TTSTextFrame)]
         self._held.clear()
-        self._sent_s = self._played_s = 0.0
+        self._sent_s = self._played_s = self._sentence_start_s = 0.0
         return frames
 
     def _due(self) -> list[Frame]:

@@ -11,6 +11,7 @@ from pipecat.processors.frame_processor import FrameProcessor
 from localagent.avatar.journal import TavusJournal
 from localagent.avatar.local import LocalAvatar
 from localagent.avatar.tavus import TavusAvatar
+from localagent.call.spoken_words import SpokenWords
 from localagent.settings import Settings
 
 __all__ = ["AvatarStage", "LocalAvatar", "avatar_kind", "create_avatar_stage"]
@@ -46,8 +47,9 @@ class AvatarStage:
         return "Tavus replica"
 
 
-def create_local_avatar(settings: Settings) -> LocalAvatar:
+def create_local_avatar(settings: Settings, spoken_words: SpokenWords | None = None) -> LocalAvatar:
     return LocalAvatar(
+        spoken_words=spoken_words,
         width=settings.avatar_width,
         height=settings.avatar_height,
         fps=settings.avatar_fps,
@@ -57,10 +59,13 @@ def create_local_avatar(settings: Settings) -> LocalAvatar:
 
 
 def create_avatar_stage(
-    settings: Settings, http: aiohttp.ClientSession, journal: TavusJournal
+    settings: Settings,
+    http: aiohttp.ClientSession,
+    journal: TavusJournal,
+    spoken_words: SpokenWords | None = None,
 ) -> AvatarStage:
     """A fresh avatar stage for one session; with Tavus, failover to local is built in."""
-    local = create_local_avatar(settings)
+    local = create_local_avatar(settings, spoken_words)
     if avatar_kind(settings) == "local":
         return AvatarStage(processor=local, local=local)
     assert settings.tavus_api_key is not None and settings.tavus_replica_id is not None
@@ -73,6 +78,7 @@ def create_avatar_stage(
         journal=journal,
         video_timeout_s=settings.tavus_video_timeout,
         join_timeout_s=settings.tavus_join_timeout,
+        spoken_words=spoken_words,
     )
     local.active = False  # stands by until Tavus fails
     switcher = ServiceSwitcher(

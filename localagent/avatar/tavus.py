@@ -28,6 +28,7 @@ from pipecat.frames.frames import (
     SystemFrame,
     TTSAudioRawFrame,
     TTSStoppedFrame,
+    TTSTextFrame,
 )
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessorSetup
 from pipecat.services.ai_service import AIService
@@ -41,6 +42,7 @@ from pipecat.transports.tavus.transport import (
 
 from localagent.avatar.journal import TavusJournal
 from localagent.avatar.spoken_gate import SpokenGate
+from localagent.call.spoken_words import SpokenWords
 
 __all__ = ["JournaledTavusApi", "TavusAvatar", "describe_tavus_error"]
 
@@ -121,9 +123,11 @@ class TavusAvatar(TavusVideoService):
         journal: TavusJournal,
         video_timeout_s: float,
         join_timeout_s: float,
+        spoken_words: SpokenWords | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self._spoken_words = spoken_words
         self._api_url = api_url
         self._join_timeout_s = join_timeout_s
         self._joined = False
@@ -248,7 +252,12 @@ class TavusAvatar(TavusVideoService):
                 and not isinstance(frame, (SystemFrame, TTSAudioRawFrame, TTSStoppedFrame))
                 and self._gate.wants(frame)
             ):
-                self._gate.hold(frame)  # passed on once the replica has spoken up to it
+                words = (
+                    self._spoken_words.pop(frame.context_id, frame.text)
+                    if self._spoken_words is not None and isinstance(frame, TTSTextFrame)
+                    else None
+                )
+                self._gate.hold(frame, words)  # passed on once the replica has spoken it
                 return
         await super().process_frame(frame, direction)
 

@@ -32,6 +32,7 @@ class Engines:
     whisper_compute_type: str
     piper: PiperVoice
     piper_voice: ResolvedModel
+    piper_word_timing: bool  # the voice reports when each phoneme was spoken
     turn_stop: TurnStop
     vad: Any  # Silero's onnxruntime.InferenceSession, shared by every call
     load_seconds: dict[str, float] = field(default_factory=dict)
@@ -85,10 +86,15 @@ def load_engines(settings: Settings) -> Engines:
     timings["whisper"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    voice = PiperVoice.load(str(voice_ref.path))
-    for _ in voice.synthesize("Hello."):
-        pass
+    voice = PiperVoice.load(str(voice_ref.path), include_alignments=True)
+    warm = list(voice.synthesize("Hello.", include_alignments=True))
+    word_timing = all(chunk.phoneme_alignments for chunk in warm)
     timings["piper"] = time.perf_counter() - t0
+    if not word_timing:
+        logger.warning(
+            f"Piper {voice_ref.name} gives no phoneme timings (is the onnx package installed?): "
+            "an interrupted answer is kept to the sentence, not to the word"
+        )
 
     vad = load_vad_session()
     t0 = time.perf_counter()
@@ -109,6 +115,7 @@ def load_engines(settings: Settings) -> Engines:
         whisper_compute_type=compute_type,
         piper=voice,
         piper_voice=voice_ref,
+        piper_word_timing=word_timing,
         turn_stop=turn_stop,
         vad=vad,
         load_seconds=timings,

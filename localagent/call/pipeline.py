@@ -26,6 +26,7 @@ from localagent.avatar.stage import AvatarStage, create_avatar_stage
 from localagent.avatar.video_out import AvatarVideoOut
 from localagent.call.latency import create_latency_observer
 from localagent.call.services import create_llm, create_stt, create_tts, create_vad
+from localagent.call.spoken_words import SpokenWords
 from localagent.call.tool_guard import ToolLoopGuard
 from localagent.call.turns import turn_strategies
 from localagent.flows.manager import ObservedFlowManager
@@ -77,8 +78,10 @@ def build_pipeline(
             video_out_framerate=settings.avatar_fps,
         ),
     )
-    avatar = create_avatar_stage(settings, http, runtime.journal)
-    llm, stt, tts = create_llm(settings), create_stt(engines), create_tts(engines)
+    spoken_words = SpokenWords()  # word timings, from the TTS to the local avatar
+    avatar = create_avatar_stage(settings, http, runtime.journal, spoken_words)
+    llm, stt = create_llm(settings), create_stt(engines)
+    tts = create_tts(engines, spoken_words)
     video_out = AvatarVideoOut(connection)
     tool_guard = ToolLoopGuard(limit=settings.tool_call_limit)
     aggregators = LLMContextAggregatorPair(

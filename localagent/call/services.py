@@ -6,16 +6,21 @@ everything else (segmenting, metrics, resampling) is pipecat's own.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import TYPE_CHECKING, Any
 
+from loguru import logger
 from pipecat.audio.vad.silero import SileroOnnxModel, SileroVADAnalyzer
 from pipecat.audio.vad.vad_analyzer import VADAnalyzer
+from pipecat.frames.frames import ErrorFrame, Frame
 from pipecat.services.ollama.llm import OLLamaLLMService
 from pipecat.services.piper.tts import PiperTTSService
 from pipecat.services.tts_service import TTSService
 from pipecat.services.whisper.stt import WhisperSTTService
 from pipecat.transcriptions.language import Language
 
+from localagent.call.spoken_words import SpokenWords, word_ends
 from localagent.settings import Settings
 
 if TYPE_CHECKING:
@@ -55,9 +60,16 @@ class SharedWhisperSTTService(WhisperSTTService):
 
 
 class SharedPiperTTSService(PiperTTSService):
-    """PiperTTSService over a voice loaded once for the process (no download path)."""
+    """PiperTTSService over a voice loaded once for the process (no download path).
 
-    def __init__(self, *, engines: Engines, **kwargs: Any) -> None:
+    Its `run_tts` is pipecat's, but asks Piper for phoneme timings too and tells
+    `spoken_words` when each word of the sentence ends, for the avatar.
+    """
+
+    def __init__(
+        self, *, engines: Engines, spoken_words: SpokenWords | None = None, **kwargs: Any
+    ) -> None:
+        self._spoken_words = spoken_words if engines.piper_word_timing else None
         # PiperTTSService.__init__ would load (or download) the voice again; skip to its base.
         TTSService.__init__(
             self,
@@ -69,6 +81,40 @@ class SharedPiperTTSService(PiperTTSService):
             **kwargs,
         )
         self._voice = engines.piper
+
+    async def run_tts(self, text: str, context_id: str) -> AsyncGenerator[Frame, None]:
+        if self._spoken_words is None:
+            async for frame in super().run_tts(text, context_id):
+                yield frame
+            return
+        voice, chunks = self._voice, []
+        sentences = iter(voice.synthesize(text, include_alignments=True))
+
+        def next_chunk() -> Any:
+            chunk = next(sentences, None)
+            if chunk is not None:
+                chunks.append(chunk)
+            return chunk
+
+        async def audio() -> AsyncIterator[bytes]:
+            while (chunk := await asyncio.to_thread(next_chunk)) is not None:
+                yield chunk.audio_int16_bytes
+
+        try:
+            await self.start_tts_usage_metrics(text)
+            async for frame in self._stream_audio_frames_from_iterator(
+                audio(), in_sample_rate=voice.config.sample_rate, context_id=context_id
+            ):
+                await self.stop_ttfb_metrics()
+                yield frame
+            ends = await asyncio.to_thread(word_ends, voice, text, chunks)
+            if ends:
+                self._spoken_words.put(context_id, text, ends)
+        except Exception as e:
+            logger.error(f"{self} exception: {e}")
+            yield ErrorFrame(error=f"Unknown error occurred: {e}")
+        finally:
+            await self.stop_ttfb_metrics()
 
 
 class SharedSileroVAD(SileroVADAnalyzer):
@@ -97,8 +143,8 @@ def create_stt(engines: Engines) -> SharedWhisperSTTService:
     return SharedWhisperSTTService(engines=engines)
 
 
-def create_tts(engines: Engines) -> SharedPiperTTSService:
-    return SharedPiperTTSService(engines=engines)
+def create_tts(engines: Engines, spoken_words: SpokenWords) -> SharedPiperTTSService:
+    return SharedPiperTTSService(engines=engines, spoken_words=spoken_words)
 
 
 class BoundedOllamaLLMService(OLLamaLLMService):
