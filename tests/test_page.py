@@ -51,6 +51,14 @@ async def launch_chromium(
     return await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
 
 
+async def hang_up(page: Any) -> None:
+    """Press Disconnect and wait until the page says so."""
+    await page.click("#connect")
+    await page.wait_for_function(
+        "document.querySelector('#state').dataset.kind === 'disconnected'", timeout=20_000
+    )
+
+
 def artifacts(tmp_path: Path) -> Path:
     """Where screenshots go: LOCALAGENT_ARTIFACTS if set (to look at them), else tmp."""
     folder = Path(os.environ.get("LOCALAGENT_ARTIFACTS", tmp_path))
@@ -131,11 +139,7 @@ async def test_page_connects_and_plays_avatar(
             await page.set_viewport_size({"width": 640, "height": 900})
             await page.wait_for_timeout(300)
             await page.screenshot(path=str(artifacts(tmp_path) / "call-640x900.png"))
-            await page.click("#connect")  # hang up
-            await page.wait_for_function(
-                "document.querySelector('#state').dataset.kind === 'disconnected'",
-                timeout=20_000,
-            )
+            await hang_up(page)
         finally:
             await browser.close()
     assert not console_errors, console_errors
@@ -258,11 +262,7 @@ async def test_page_explains_a_refused_or_missing_microphone_and_retries(
                     "document.querySelector('#state').dataset.kind === 'ready'", timeout=60_000
                 )
                 assert await page.is_hidden("#banner")
-                await page.click("#connect")  # hang up
-                await page.wait_for_function(
-                    "document.querySelector('#state').dataset.kind === 'disconnected'",
-                    timeout=20_000,
-                )
+                await hang_up(page)
         finally:
             await browser.close()
     assert not page_errors, page_errors
