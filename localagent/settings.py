@@ -75,8 +75,8 @@ class Settings(BaseSettings):
         3,
         ge=1,
         le=20,
-        description="Refused or repeated tool calls the LLM may make before the caller "
-        "speaks again; then the step is given up and the caller is asked how to go on.",
+        description="Refused or repeated tool calls in a row the LLM may make before the "
+        "caller speaks again; then the step is given up and the caller is asked how to go on.",
     )
 
     whisper_model: str = Field(

@@ -3,11 +3,12 @@
 Small local models loop: a tool called with bad arguments is refused, the model calls it
 again the same way, and the caller hears nothing while the LLM is asked over and over (163
 calls in 8.7 s was seen). The guard sits right after the LLM and counts, since the caller's
-last turn, the calls that were refused (the handler failed, or the flow answered "error" or
-"invalid", or the tool does not exist in this node) or repeated one already made with the
-same arguments. When that count reaches the limit, the result that reached it goes on with
-`run_llm` off, so the model is not asked again, and the call is told, so the caller hears
-that the step could not be done and is asked how to go on.
+last turn, the calls in a row that were refused (the handler failed, the flow answered
+"error" or "invalid", or the tool does not exist in this node) or repeated one already made
+with the same arguments; a call that takes effect starts the count again. When that count
+reaches the limit, the result that reached it goes on with `run_llm` off, so the model is
+not asked again, and the call is told, so the caller hears that the step could not be done
+and is asked how to go on.
 """
 
 from __future__ import annotations
@@ -80,13 +81,15 @@ class ToolLoopGuard(FrameProcessor):
         """A description of the loop if this result is the one that ends it."""
         key = _key(frame)
         self._calls += 1
-        self._fruitless += refused(frame) or key in self._seen
+        # In a row: a call that takes effect is progress, and the count starts again.
+        fruitless = refused(frame) or key in self._seen
+        self._fruitless = self._fruitless + 1 if fruitless else 0
         self._seen.add(key)
         if self._stopped:
             return None
         if self._fruitless >= self._limit:
             what = f"the model called {frame.function_name} {self._calls} times"
-            why = f"{self._fruitless} of the calls were refused or repeated"
+            why = f"the last {self._fruitless} refused or repeated"
         elif self._calls >= self._limit * _RUNAWAY_FACTOR:
             what = f"the model made {self._calls} tool calls"
             why = "without the caller saying anything in between"
