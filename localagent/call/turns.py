@@ -18,12 +18,10 @@ import numpy as np
 from loguru import logger
 from pipecat.audio.turn.smart_turn.base_smart_turn import BaseSmartTurn, SmartTurnParams
 from pipecat.audio.turn.smart_turn.local_smart_turn_v3 import LocalSmartTurnAnalyzerV3
-from pipecat.turns.user_stop import (
-    SpeechTimeoutUserTurnStopStrategy,
-    TurnAnalyzerUserTurnStopStrategy,
-)
+from pipecat.turns.user_stop import SpeechTimeoutUserTurnStopStrategy
 from pipecat.turns.user_turn_strategies import UserTurnStrategies
 
+from localagent.call.turn_evidence import EvidenceTurnStop
 from localagent.settings import Settings
 
 if TYPE_CHECKING:
@@ -108,7 +106,7 @@ def turn_strategies(settings: Settings, turn_stop: TurnStop) -> UserTurnStrategi
     if turn_stop.mode == "smart-turn" and turn_stop.session is not None:
         params = SmartTurnParams(stop_secs=settings.smart_turn_stop_secs)
         analyzer: Any = SharedSmartTurn(turn_stop.session, params)
-        return UserTurnStrategies(stop=[TurnAnalyzerUserTurnStopStrategy(turn_analyzer=analyzer)])
+        return UserTurnStrategies(stop=[EvidenceTurnStop(turn_analyzer=analyzer)])
     return UserTurnStrategies(
         stop=[SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=settings.user_speech_timeout)]
     )
