@@ -131,13 +131,14 @@ async def _turn(caller: Caller, fake: ThreadedFakeOllama, u: Utterance, out: Tur
 async def _barge(
     caller: Caller, fake: ThreadedFakeOllama, ask: np.ndarray, u: Utterance, out: BargeResult
 ) -> None:
-    fake.server.default_reply = LONG_REPLY
+    fake.server.default_reply = LONG_REPLY  # until the long answer has begun
     ended = await caller.say(ask)
-    fake.server.default_reply = SHORT_REPLY
     try:
         first = await caller.wait_for_voice(since=ended, timeout=10, threshold=VOICED)
     except TimeoutError:
         return
+    finally:
+        fake.server.default_reply = SHORT_REPLY
     await asyncio.sleep(max(0.0, first + 1.2 - time.monotonic()))
     ended = await caller.say(u.pcm)
     sound_at = ended - len(u.pcm) / RATE
