@@ -8,8 +8,8 @@ waited 1.4 s; a spelled "B, R, O" sounds finished after every letter. So:
 
 - smart-turn says finished, the words say unfinished → wait for more, up to
   `UNFINISHED_WAIT_S` of silence from the end of speech;
-- smart-turn says unfinished, the words say finished → end the turn now, rather than wait
-  out smart-turn's maximum;
+- smart-turn says unfinished, the words say finished (a question, an exclamation, a short
+  answer) → end the turn now, rather than wait out smart-turn's maximum;
 - otherwise smart-turn decides, as before.
 """
 
@@ -71,6 +71,17 @@ def transcript_cue(text: str) -> Cue:
     return "open"
 
 
+def _ends_for_sure(text: str) -> bool:
+    """A question, an exclamation or a short answer: the words alone may end the turn.
+
+    A statement's full stop may not: "I'm calling about my order." is often followed by
+    another sentence, and overruling smart-turn there split more multi-sentence turns in
+    the corpus (26 of 30 against 20).
+    """
+    stripped = text.strip()
+    return stripped.endswith(("?", "!")) or len(re.findall(r"[A-Za-z0-9']+", stripped)) <= 3
+
+
 class EvidenceTurnStop(TurnAnalyzerUserTurnStopStrategy):
     """pipecat's smart-turn stop strategy, overruled by the transcript where it is clear."""
 
@@ -103,7 +114,7 @@ class EvidenceTurnStop(TurnAnalyzerUserTurnStopStrategy):
                     self._end_after(self._unfinished_wait_s - silent_for), f"{self}::hold"
                 )
             return
-        if not self._turn_complete and cue == "finished":
+        if not self._turn_complete and cue == "finished" and _ends_for_sure(self._text):
             self.overruled["finished"] += 1
             self._turn_complete = True
         await super()._maybe_trigger_user_turn_stopped()
