@@ -83,7 +83,12 @@ def _ends_for_sure(text: str) -> bool:
 
 
 class EvidenceTurnStop(TurnAnalyzerUserTurnStopStrategy):
-    """pipecat's smart-turn stop strategy, overruled by the transcript where it is clear."""
+    """pipecat's smart-turn stop strategy, overruled by the transcript where it is clear.
+
+    It overrides three private methods of `TurnAnalyzerUserTurnStopStrategy` and reads its
+    turn state (`_text`, `_turn_complete`, ...): the class has no hook for a second opinion,
+    and the package pins pipecat 1.x, whose strategy keeps this shape.
+    """
 
     def __init__(self, *, unfinished_wait_s: float = UNFINISHED_WAIT_S, **kwargs: Any) -> None:
         super().__init__(**kwargs)
