@@ -36,7 +36,7 @@ from pipecat.processors.frame_processor import (
 )
 
 from localagent.avatar.face import Face
-from localagent.call.spoken_words import SpokenWords, piece_of
+from localagent.call.spoken_words import SpokenWords, grouped, piece_of
 
 __all__ = ["LocalAvatar"]
 
@@ -212,31 +212,26 @@ class LocalAvatar(FrameProcessor):
         sentence_bytes, self._sentence_bytes = self._sentence_bytes, 0
         if not ends:
             return False
-        tail: deque[_Audio | Frame] = deque()  # the sentence's audio not yet played
-        while self._queue and isinstance(self._queue[-1], _Audio):
-            tail.appendleft(self._queue.pop())
-        position = sentence_bytes - sum(len(a.pcm) for a in tail if isinstance(a, _Audio))
-        marks: list[tuple[int, list[str]]] = []  # words ending at the same byte go together
-        for word, end_s in ends:
-            at = int(end_s * self._sample_rate) * 2
-            if marks and marks[-1][0] >= at:
-                marks[-1][1].append(word)
-            else:
-                marks.append((at, [word]))
+        tail: deque[_Audio] = deque()  # the sentence's audio not yet played
+        while self._queue and isinstance(last := self._queue[-1], _Audio):
+            self._queue.pop()
+            tail.appendleft(last)
+        position = sentence_bytes - sum(len(a.pcm) for a in tail)
+        # (byte offset in the sentence's audio, words ending there)
+        marks = [(int(end_s * self._sample_rate) * 2, words) for end_s, words in grouped(ends)]
         for item in tail:
-            assert isinstance(item, _Audio)
             while marks and marks[0][0] <= position + len(item.pcm):
                 at, words = marks.pop(0)
                 cut = max(0, at - position)
                 if cut:
                     self._queue.append(item._replace(pcm=item.pcm[:cut]))
                     item, position = item._replace(pcm=item.pcm[cut:]), position + cut
-                self._queue.append(piece_of(sentence, " ".join(words)))
+                self._queue.append(piece_of(sentence, words))
             if item.pcm:
                 self._queue.append(item)
                 position += len(item.pcm)
         for _, words in marks:  # rounding: what is left ends with the sentence
-            self._queue.append(piece_of(sentence, " ".join(words)))
+            self._queue.append(piece_of(sentence, words))
         return True
 
     async def _release_waiting_frames(self) -> bool:

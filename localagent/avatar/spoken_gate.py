@@ -18,7 +18,7 @@ from collections import deque
 import numpy as np
 from pipecat.frames.frames import Frame, TTSTextFrame
 
-from localagent.call.spoken_words import WordEnds, piece_of
+from localagent.call.spoken_words import WordEnds, grouped, piece_of
 
 __all__ = ["SpokenGate"]
 
@@ -26,17 +26,6 @@ __all__ = ["SpokenGate"]
 _VOICED_RMS = 328.0
 # A frame is released this close to its audio's end: resampling rounds durations.
 _SLACK_S = 0.05
-
-
-def _grouped(words: WordEnds) -> list[tuple[float, str]]:
-    """Words ending at the same moment ("for a", spoken as one) go out together."""
-    groups: list[tuple[float, str]] = []
-    for word, end_s in words:
-        if groups and groups[-1][0] >= end_s:
-            groups[-1] = (groups[-1][0], f"{groups[-1][1]} {word}")
-        else:
-            groups.append((end_s, word))
-    return groups
 
 
 def _duration(pcm: bytes, rate: int, channels: int = 1) -> float:
@@ -75,7 +64,7 @@ class SpokenGate:
         timings is held as its words, each until its own audio has been played."""
         if isinstance(frame, TTSTextFrame) and words:
             start = self._sentence_start_s
-            for end_s, text in _grouped(words):
+            for end_s, text in grouped(words):
                 self._held.append((min(self._sent_s, start + end_s), piece_of(frame, text)))
         else:
             self._held.append((self._sent_s, frame))

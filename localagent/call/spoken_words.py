@@ -21,7 +21,7 @@ from pipecat.frames.frames import TTSTextFrame
 if TYPE_CHECKING:
     from piper import PiperVoice
 
-__all__ = ["SpokenWords", "WordEnds", "piece_of", "word_ends"]
+__all__ = ["SpokenWords", "WordEnds", "grouped", "piece_of", "word_ends"]
 
 WordEnds = list[tuple[str, float]]  # each word of the text and when it ends, in seconds
 _KEPT = 64  # sentences whose timings wait for the avatar; more means nobody takes them
@@ -47,6 +47,17 @@ class SpokenWords:
 
     def pop(self, context_id: str | None, text: str) -> WordEnds | None:
         return self._ends.pop(_key(context_id, text), None)
+
+
+def grouped(words: WordEnds) -> list[tuple[float, str]]:
+    """Words ending at the same moment ("for a", spoken as one) go out together."""
+    groups: list[tuple[float, str]] = []
+    for word, end_s in words:
+        if groups and groups[-1][0] >= end_s:
+            groups[-1] = (groups[-1][0], f"{groups[-1][1]} {word}")
+        else:
+            groups.append((end_s, word))
+    return groups
 
 
 def piece_of(sentence: TTSTextFrame, text: str) -> TTSTextFrame:
