@@ -54,6 +54,11 @@ _FLAGS: dict[str, dict[str, Any]] = {
     "models_dir": {"help": "where to look for models (default ./models)"},
     "avatar": {"choices": ["auto", "tavus", "local"]},
     "turn_stop": {"choices": ["auto", "speech-timeout", "smart-turn"]},
+    "speculate": {
+        "choices": ["on", "off"],
+        "help": "answer ahead of the end of turn, held until it (default on)",
+    },
+    "barge_in": {"choices": ["words", "voice"], "help": "what interrupts the bot (default words)"},
     "offline": {"action": "store_true", "help": "allow no connection off this machine"},
     "require_token": {"action": "store_true", "help": "ask for the per-run token on loopback too"},
     "max_sessions": {"type": int, "help": "concurrent calls allowed (default 1)"},

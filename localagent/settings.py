@@ -164,6 +164,16 @@ class Settings(BaseSettings):
         le=10.0,
         description="Smart-turn: silence after VAD stop that ends a turn it judged unfinished.",
     )
+    speculate: bool = Field(
+        True,
+        description="Start the answer (LLM and TTS) while the end of turn is still being "
+        "decided, held until the turn is over; withdrawn ones cost the LLM time.",
+    )
+    barge_in: Literal["words", "voice"] = Field(
+        "words",
+        description="While the bot speaks: 'words' = the caller's voice hushes it and only "
+        "words interrupt (a 'yeah' or a cough lets it go on); 'voice' = any voice interrupts.",
+    )
     user_speech_timeout: float = Field(
         0.6, ge=0.0, le=5.0, description="Seconds of silence that end a user turn."
     )

@@ -9,16 +9,22 @@ is labelled with where it really ends, so the benchmark can tell:
 - voice-to-voice at the caller: the real end of the caller's last word to the first bot
   audio heard (turns the bot let finish);
 - false cut-ins: bot audio heard before the caller's turn was over (in one of its pauses);
-- split turns: the LLM asked before the caller's turn was over (of the turns with a pause);
-- backchannels: "yeah", "mm-hm", "okay" said 1.2 s into a long answer; did the bot stop?
+- split turns: taken as two or more user turns (the session record says), of those with a
+  pause; and how often the LLM was asked before the turn was over (speculative answers);
+- backchannels: "yeah", "mm-hm", "okay" or a cough 1.2 s into a long answer; did the bot
+  give its answer up, and how long did it pause?
 - interruptions: "Wait, I have a different question." at the same point; how long from the
   caller starting to speak to the bot falling silent (at the caller)?
 
 A benchmark, not a test: it prints a table (per family and condition, then overall) and can
-write JSON. About 4 minutes per condition on a 2-core machine.
+write JSON. Each family says five of the twelve turns in each condition (the five families
+of a condition say every kind two or three times), two of the backchannels or a cough, and
+one interruption, so that a run takes under 10 minutes on a 2-core machine; --full says
+everything everywhere (about 20 minutes). --set held-out says the turns the decisions
+were not tuned on.
 
-    python scripts/turns_bench.py [--conditions quiet loaded] [--families N ...]
-        [--ttft 0.15] [--json out.json] [-- extra localagent flags]
+    python scripts/turns_bench.py [--conditions quiet loaded] [--families N ...] [--full]
+        [--set main|held-out] [--ttft 0.15] [--json out.json] [-- extra localagent flags]
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -45,22 +52,24 @@ from localagent.testing.turn_corpus import (
     BACKCHANNELS,
     INTERRUPTIONS,
     RATE,
-    TURNS,
+    SETS,
     Family,
     Utterance,
     available,
     speak,
 )
 
-SHORT_REPLY = "Okay, noted."
+SHORT_REPLY = "Okay."
 LONG_REPLY = (
     "We open at nine in the morning on weekdays and at ten on Saturdays. "
-    "On Sundays we are closed, except in December, when we open at noon. "
-    "Public holidays follow the Sunday hours. Is there anything else I can help with?"
+    "On Sundays we are closed all day."
 )
 ASK_LONG = "Tell me all of your opening hours, please."
 SILENT_RUN_S = 0.5  # this long without bot audio: the bot has stopped talking
+GAVE_UP_S = 1.5  # a backchannel after which the bot is silent this long stopped it
 VOICED = 0.01  # RMS (of full scale) of bot audio that counts as speech
+LISTEN_S = 2.5  # how long after the caller's barge-in the bot is listened to
+ASKED_WITHIN_S = 2.0  # after the caller's last word, the LLM is asked by then if at all
 
 
 @dataclass
@@ -71,8 +80,11 @@ class TurnResult:
     text: str
     voice_to_voice: float | None = None  # s, when the bot let the caller finish
     cut_in: bool = False
-    split: bool = False
+    split: bool = False  # taken as two or more user turns (from the session record)
     multi: bool = False  # the turn has pauses inside it
+    early_asks: int = 0  # LLM requests before the turn was over (speculations, splits)
+    started: float = 0.0  # monotonic, for matching the session record
+    until: float = 0.0
 
 
 @dataclass
@@ -82,8 +94,9 @@ class BargeResult:
     kind: str  # "backchannel" | "interruption"
     text: str
     talking: bool = False  # the bot was speaking when the caller began (else not counted)
-    stopped: bool = False
+    stopped: bool = False  # the answer was given up: a new turn taken, or the bot fell silent
     silenced_after: float | None = None  # s from the caller's first sound to the bot's silence
+    pause: float = 0.0  # s, the longest silence of the bot in the LISTEN_S after it
 
 
 @dataclass
@@ -92,33 +105,37 @@ class Results:
     barge_ins: list[BargeResult] = field(default_factory=list)
 
 
-def _silent_from(caller: Caller, since: float, until: float) -> float | None:
-    """Start of the first run of SILENT_RUN_S without bot speech in [since, until]."""
-    frames = [a for a in caller.audio if since <= a.at <= until]
-    run_start: float | None = None
-    for a in frames:
+def _silent_runs(caller: Caller, since: float, until: float) -> list[tuple[float, float]]:
+    """(start, length) of each run without bot speech in [since, until]."""
+    runs: list[tuple[float, float]] = []
+    start: float | None = None
+    last = since
+    for a in (a for a in caller.audio if since <= a.at <= until):
         if a.rms >= VOICED:
-            run_start = None
-        elif run_start is None:
-            run_start = a.at
-        elif a.at - run_start >= SILENT_RUN_S:
-            return run_start
-    return None
+            if start is not None:
+                runs.append((start, a.at - start))
+            start = None
+        elif start is None:
+            start = a.at
+        last = a.at
+    if start is not None:
+        runs.append((start, last - start))
+    return runs
 
 
 async def _settle(caller: Caller) -> None:
     with suppress(TimeoutError):
-        await caller.wait_for_silence(quiet_s=0.8, timeout=30)
+        await caller.wait_for_silence(quiet_s=0.6, timeout=30)
 
 
 async def _turn(caller: Caller, fake: ThreadedFakeOllama, u: Utterance, out: TurnResult) -> None:
-    started = time.monotonic()
+    out.started = time.monotonic()
     asked_before = len(fake.server.request_times)
     ended = await caller.say(u.pcm)
     real_end = ended - len(u.pcm) / RATE + u.ends_at
     requests = fake.server.request_times[asked_before:]
-    out.split = any(t < real_end - 0.05 for t in requests)
-    out.cut_in = any(a.at < real_end for a in caller.voiced_since(started + 0.05, VOICED))
+    out.early_asks = sum(t < real_end - 0.05 for t in requests)
+    out.cut_in = any(a.at < real_end for a in caller.voiced_since(out.started + 0.05, VOICED))
     if not out.cut_in:
         try:
             first = await caller.wait_for_voice(since=real_end, timeout=8, threshold=VOICED)
@@ -126,6 +143,7 @@ async def _turn(caller: Caller, fake: ThreadedFakeOllama, u: Utterance, out: Tur
         except TimeoutError:
             pass  # no answer at all: counted as neither
     await _settle(caller)
+    out.until = time.monotonic()
 
 
 async def _barge(
@@ -140,25 +158,53 @@ async def _barge(
     finally:
         fake.server.default_reply = SHORT_REPLY
     await asyncio.sleep(max(0.0, first + 1.2 - time.monotonic()))
+    asked_before = len(fake.server.request_times)
     ended = await caller.say(u.pcm)
     sound_at = ended - len(u.pcm) / RATE
     out.talking = any(
         sound_at - 0.3 <= a.at <= sound_at for a in caller.voiced_since(first, VOICED)
     )
-    await asyncio.sleep(2.0)
-    silent = _silent_from(caller, sound_at, sound_at + 2.0)
-    out.stopped = silent is not None
-    out.silenced_after = (silent - sound_at) if silent is not None else None
+    await asyncio.sleep(max(0.0, sound_at + LISTEN_S - time.monotonic()))
+    runs = _silent_runs(caller, sound_at, sound_at + LISTEN_S)
+    out.pause = max((length for _, length in runs), default=0.0)
+    # Did the caller's words become a turn? (an interruption's, once it has been said)
+    await asyncio.sleep(max(0.0, ended + ASKED_WITHIN_S - time.monotonic()))
+    asked = len(fake.server.request_times) > asked_before
+    silenced = [start for start, length in runs if length >= SILENT_RUN_S]
+    if out.kind == "interruption":
+        out.stopped = asked and bool(silenced)
+        out.silenced_after = (silenced[0] - sound_at) if silenced else None
+    else:
+        out.stopped = asked or out.pause >= GAVE_UP_S
     await _settle(caller)
 
 
+def _sample(items: list[Any], offset: int, count: int, full: bool) -> list[Any]:
+    """`count` of `items` from `offset` on (all with `full`): families share the corpus out,
+    so every kind is heard in each condition while a run stays short."""
+    if full:
+        return items
+    return [items[(offset + i) % len(items)] for i in range(count)]
+
+
 async def one_family(
-    url: str, fake: ThreadedFakeOllama, family: Family, condition: str, results: Results
+    url: str,
+    fake: Any,  # ThreadedFakeOllama
+    family: Family,
+    index: int,
+    condition: str,
+    turn_set: list[tuple[str, list[str | float]]],
+    full: bool,
+    results: Results,
 ) -> None:
-    turns = [speak(family, kind, pieces) for kind, pieces in TURNS]
+    shift = index + (condition == "loaded")
+    # five turns a family: the five families of a condition say 25, each kind two or three
+    # times, the other condition from another offset
+    kinds = _sample(turn_set, 5 * index + 6 * (condition == "loaded"), 5, full)
+    turns = [speak(family, kind, pieces) for kind, pieces in kinds]
     ask = speak(family, "question", [ASK_LONG]).pcm
-    barges = [speak(family, "backchannel", [t]) for t in BACKCHANNELS]
-    barges += [speak(family, "interruption", [t]) for t in INTERRUPTIONS]
+    barges = [speak(family, "backchannel", [t]) for t in _sample(BACKCHANNELS, 2 * shift, 2, full)]
+    barges += [speak(family, "interruption", [t]) for t in _sample(INTERRUPTIONS, shift, 1, full)]
     async with Caller(url) as caller:
         await caller.wait_for_voice(since=0.0, timeout=120)  # the greeting
         await _settle(caller)
@@ -171,6 +217,18 @@ async def one_family(
             await _barge(caller, fake, ask, u, barge)
             if barge.talking:
                 results.barge_ins.append(barge)
+
+
+def mark_splits(results: Results, record: Path, wall_offset: float) -> None:
+    """A turn is split if the session record holds two or more user turns from its time."""
+    with sqlite3.connect(record) as db:
+        user_turns = [
+            at - wall_offset
+            for at, payload in db.execute("SELECT at, payload FROM events WHERE kind = 'Turn'")
+            if json.loads(payload).get("role") == "user"
+        ]
+    for t in results.turns:
+        t.split = sum(t.started <= at <= t.until for at in user_turns) >= 2
 
 
 @contextmanager
@@ -205,16 +263,21 @@ def _row(label: str, turns: list[TurnResult], barges: list[BargeResult]) -> str:
         f"{label:<34}{len(turns):>5}{_median(v2v):>8}{_p90(v2v):>7}"
         f"{sum(t.cut_in for t in turns):>4}/{len(turns):<3}"
         f"{sum(t.split for t in multi):>5}/{len(multi):<3}"
+        f"{sum(t.early_asks for t in turns):>6}"
         f"{sum(b.stopped for b in backchannels):>5}/{len(backchannels):<3}"
+        f"{_median([b.pause for b in backchannels]):>7}"
         f"{_median(silenced):>9} ({sum(b.stopped for b in interrupts)}/{len(interrupts)})"
     )
 
 
+HEADER = (
+    f"{'turns':>5}{'v2v p50':>8}{'p90':>7}{'cut-in':>8}{'split':>9}{'early':>6}"
+    f"{'bc stop':>9}{'pause':>7}{'silenced':>11}"
+)
+
+
 def report(results: Results, conditions: list[str]) -> None:
-    print(
-        f"\n{'voice family / condition':<34}{'turns':>5}{'v2v p50':>8}{'p90':>7}"
-        f"{'cut-in':>8}{'split':>9}{'bc stop':>9}{'silenced':>11}"
-    )
+    print(f"\n{'voice family / condition':<34}{HEADER}")
     families = list(dict.fromkeys(t.family for t in results.turns))
     for condition in conditions:
         for family in families:
@@ -231,14 +294,17 @@ def report(results: Results, conditions: list[str]) -> None:
             )
         )
     kinds = list(dict.fromkeys(t.kind for t in results.turns))
-    print(f"\n{'turn kind':<34}{'turns':>5}{'v2v p50':>8}{'p90':>7}{'cut-in':>8}{'split':>9}")
+    print(f"\n{'turn kind':<34}{HEADER[:49]}")
     for kind in kinds:
-        print(_row(kind, [t for t in results.turns if t.kind == kind], [])[:68])
+        print(_row(kind, [t for t in results.turns if t.kind == kind], [])[:83])
     print(
         "\nv2v: the caller's real end of speech to the first bot audio heard (s); cut-in: bot"
-        " audio before the turn was over; split: the LLM asked before the turn was over (of"
-        " turns with pauses); bc stop: backchannels that stopped the bot; silenced: caller's"
-        " first sound to bot silence for real interruptions (median s, stopped/tried)."
+        " audio before the turn was over; split: turns (of those with pauses) the session"
+        " record holds as two or more user turns; early: LLM requests before the turn was"
+        " over (speculative answers, withdrawn or not, and splits); bc stop: backchannels and"
+        " coughs after which the bot gave up its answer; pause: their median longest silence"
+        " of the bot (s); silenced: caller's first sound to bot silence for real"
+        " interruptions (median s, taken as a turn/tried)."
     )
 
 
@@ -248,18 +314,23 @@ def main() -> int:
     parser.add_argument("--families", type=int, nargs="*", help="indexes of the families to run")
     parser.add_argument("--ttft", type=float, default=0.15, help="test server first token, s")
     parser.add_argument("--tokens-per-s", type=float, default=40.0)
+    parser.add_argument("--set", choices=sorted(SETS), default="main", help="the turns to say")
+    parser.add_argument(
+        "--full", action="store_true", help="every turn and barge-in in every family (2x longer)"
+    )
     parser.add_argument("--json", type=Path, help="also write every turn's result here")
+    parser.add_argument("--app-log", type=Path, help="write localagent's output here at the end")
     parser.add_argument("app_args", nargs="*", help="extra localagent flags (after --)")
     args = parser.parse_args()
 
     families = available()
+    if not any(f.needs == "espeak-ng" for f in families):
+        print("espeak-ng is not installed: its voice families are skipped", file=sys.stderr)
     if args.families:
         families = [families[i] for i in args.families]
-    skipped = {"espeak-ng"} - {f.needs for f in families if f.needs}
-    if skipped:
-        print("espeak-ng is not installed: its voice families are skipped", file=sys.stderr)
     results = Results()
     started = time.monotonic()
+    wall_offset = time.time() - time.monotonic()
     with ExitStack() as stack:
         fake = stack.enter_context(
             ThreadedFakeOllama(
@@ -274,14 +345,31 @@ def main() -> int:
         turn_stop = fetch_status(app.url)["turn_stop"]
         for condition in args.conditions:
             with busy_core(condition == "loaded"):
-                for family in families:
-                    asyncio.run(one_family(app.url, fake, family, condition, results))
+                for index, family in enumerate(families):
+                    asyncio.run(
+                        one_family(
+                            app.url,
+                            fake,
+                            family,
+                            index,
+                            condition,
+                            SETS[args.set],
+                            args.full,
+                            results,
+                        )
+                    )
                     print(
                         f"{condition}: {family.name} done ({time.monotonic() - started:.0f} s)",
                         file=sys.stderr,
                         flush=True,
                     )
-    print(f"end of turn: {turn_stop}; test LLM first token {args.ttft:.2f} s")
+        if args.app_log:
+            args.app_log.write_text(app.output)
+    mark_splits(results, data / "sessions.sqlite3", wall_offset)  # the app has stopped
+    print(
+        f"end of turn: {turn_stop}; turn set {args.set}; test LLM first token {args.ttft:.2f} s;"
+        f" {time.monotonic() - started:.0f} s"
+    )
     report(results, args.conditions)
     if args.json:
         args.json.write_text(json.dumps(asdict(results), indent=2))

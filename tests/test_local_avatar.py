@@ -164,3 +164,65 @@ async def test_standby_avatar_draws_nothing_until_active() -> None:
     avatar.active = False
     await run_test(Pipeline([avatar, recorder]), frames_to_send=[SleepFrame(sleep=0.5)])
     assert recorder.of(OutputImageRawFrame) == []
+
+
+class _Hush(FrameProcessor):
+    """Hushes the avatar on one marker frame and lifts the hush on another, as barge-in does."""
+
+    def __init__(self, avatar: LocalAvatar) -> None:
+        super().__init__()
+        self._avatar = avatar
+        self.at: list[float] = []
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if isinstance(frame, TTSTextFrame) and frame.text in ("<hush>", "<go on>"):
+            self._avatar.hush(frame.text == "<hush>")
+            self.at.append(time.monotonic())
+            return
+        await self.push_frame(frame, direction)
+
+
+async def test_a_hush_pauses_voice_and_words_where_they_are_and_goes_on_from_there() -> None:
+    recorder = Recorder()
+    avatar = LocalAvatar(width=320, height=180, fps=FPS)
+    hush = _Hush(avatar)
+    said_after = TTSTextFrame("Said after the hush.", "sentence")
+    frames = [
+        *tts(tone(1.0)),
+        said_after,
+        SleepFrame(sleep=0.4),
+        TTSTextFrame("<hush>", "sentence"),
+        SleepFrame(sleep=0.6),
+        TTSTextFrame("<go on>", "sentence"),
+        SleepFrame(sleep=1.0),
+    ]
+    await run_test(Pipeline([hush, avatar, recorder]), frames_to_send=frames)
+    hushed_at, lifted_at = hush.at
+    audio = recorder.of(TTSAudioRawFrame)
+    during = [t for t, _ in audio if hushed_at + 1.0 / FPS < t < lifted_at]
+    assert during == [], f"{len(during)} audio chunks while hushed"
+    played = sum(len(f.audio) for _, f in audio) / 2 / RATE  # type: ignore[attr-defined]
+    assert abs(played - 1.0) < 0.01, played  # nothing lost: all of it, after the hush
+    text_at = [t for t, f in recorder.of(TTSTextFrame) if f.text == said_after.text]  # type: ignore[attr-defined]
+    assert text_at and text_at[0] > lifted_at  # its words had not all been heard at the hush
+
+
+async def test_an_interruption_during_a_hush_drops_what_it_held() -> None:
+    recorder = Recorder()
+    avatar = LocalAvatar(width=320, height=180, fps=FPS)
+    hush = _Hush(avatar)
+    frames = [
+        *tts(tone(2.0)),
+        TTSTextFrame("Never heard.", "sentence"),
+        SleepFrame(sleep=0.4),
+        TTSTextFrame("<hush>", "sentence"),
+        SleepFrame(sleep=0.3),
+        InterruptionFrame(),
+        *tts(tone(0.2)),  # the next answer plays: the interruption lifted the hush
+        SleepFrame(sleep=0.5),
+    ]
+    await run_test(Pipeline([hush, avatar, recorder]), frames_to_send=frames)
+    played = sum(len(f.audio) for _, f in recorder.of(TTSAudioRawFrame)) / 2 / RATE  # type: ignore[attr-defined]
+    assert 0.5 < played < 0.75, played  # ~0.4 s before the hush, then the 0.2 s answer
+    assert not [f for _, f in recorder.of(TTSTextFrame) if f.text == "Never heard."]  # type: ignore[attr-defined]

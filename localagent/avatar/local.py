@@ -41,6 +41,9 @@ from localagent.call.spoken_words import SpokenWords, grouped, piece_of
 __all__ = ["LocalAvatar"]
 
 _SILENCE_DB, _LOUD_DB = -50.0, -14.0
+# A hush (the caller spoke over the bot) that nothing lifts ends after this: whatever the
+# barge-in decision lost, the bot is not left mute.
+HUSH_LIMIT_S = 4.0
 
 
 def loudness_to_mouth(chunk: bytes) -> float:
@@ -95,12 +98,24 @@ class LocalAvatar(FrameProcessor):
         self._next_blink = time.monotonic() + 2.0
         self._rng = random.Random(7)
         self.frames_rendered = 0
+        self._hushed_until = 0.0
         # False while standing by behind Tavus: no frames are drawn for nobody to see.
         self.active = True
 
     @property
     def speaking(self) -> bool:
         return any(isinstance(item, _Audio) for item in self._queue)
+
+    def hush(self, on: bool) -> None:
+        """Pause the voice and mouth where they are (the caller spoke over the bot), or go
+        on from there; an interruption drops what a hush held."""
+        self._hushed_until = time.monotonic() + HUSH_LIMIT_S if on else 0.0
+        if on:
+            self._mouth = 0.0
+
+    @property
+    def hushed(self) -> bool:
+        return time.monotonic() < self._hushed_until
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
@@ -115,6 +130,7 @@ class LocalAvatar(FrameProcessor):
             # released later into the captions, the record and the LLM's context.
             self._queue = deque(item for item in self._queue if not _interruptible(item))
             self._sentence_bytes = 0
+            self._hushed_until = 0.0
             self._mouth = 0.0
             await self.push_frame(frame, direction)
         elif isinstance(frame, CancelFrame):
@@ -189,6 +205,8 @@ class LocalAvatar(FrameProcessor):
         out = bytearray()
         context_id: str | None = None
         now = time.monotonic()
+        if now < self._hushed_until:
+            return b"", None
         while self._queue and len(out) < wanted:
             head = self._queue[0]
             if not isinstance(head, _Audio) or head.ready_at > now:

@@ -35,6 +35,14 @@ class AvatarStage:
             return "local"
         return "tavus"
 
+    def hush(self, on: bool) -> bool:
+        """Pause (or resume) the bot's voice where it is; False when the live avatar cannot:
+        a Tavus replica has no pause, only an interrupt."""
+        if self.live != "local":
+            return False
+        self.local.hush(on)
+        return True
+
     @property
     def reason(self) -> str:
         """Why the live avatar is the one it is, for the page and the logs."""

@@ -107,6 +107,9 @@ class Call:
             "avatar": self.avatar,
             "end_reason": self.end_reason,
             "started_at": self.created_at,
+            # Speculative answers started, confirmed and withdrawn (each withdrawn one cost
+            # the LLM time), and what the caller's voice over the bot turned out to be.
+            "turns": self._parts.turn_counts.snapshot() if self._parts else None,
         }
 
     # -- life ------------------------------------------------------------------------------
@@ -195,6 +198,8 @@ class Call:
             if runner_task is not None and not runner_task.done():
                 runner_task.cancel()
             state = dict(self._parts.flow_manager.state) if self._parts else {}
+            if self._parts is not None:
+                logger.info(f"session {self.id} turn-taking: {self._parts.turn_counts.snapshot()}")
             bus.publish(SessionEnded(self.id, reason=self.end_reason or "?", final_state=state))
             await self._close(connection)
             self._finish(self.end_reason or "?")

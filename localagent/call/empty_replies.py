@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from pipecat.frames.frames import (
+    EagerEndOfTurnCancelFrame,
     ErrorFrame,
     FunctionCallsStartedFrame,
     InterruptionFrame,
@@ -34,8 +35,10 @@ class EmptyReplyObserver(BaseObserver):
 
     async def on_push_frame(self, data: FramePushed) -> None:
         frame = data.frame
-        if isinstance(frame, InterruptionFrame):
-            self._open = False  # the caller spoke: an unfinished answer is not a fault
+        if isinstance(frame, (InterruptionFrame, EagerEndOfTurnCancelFrame)):
+            # the caller spoke, or went on after a speculative answer had begun: an
+            # unfinished answer is not a fault
+            self._open = False
         if data.source is not self._llm:
             return
         if isinstance(frame, LLMFullResponseStartFrame):

@@ -1,7 +1,8 @@
 """The stage order of a call: the only place that knows it.
 
-browser mic → STT → user turn → LLM (driven by the flow) → tool-loop guard → TTS → avatar →
-video out → browser, with the assistant's side of the context recorded after the output.
+browser mic → STT → user turn → LLM (driven by the flow) → tool-loop guard → TTS →
+speculative hold → avatar → video out → browser, with the assistant's side of the context
+recorded after the output.
 """
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ from localagent.avatar.stage import AvatarStage, create_avatar_stage
 from localagent.avatar.video_out import AvatarVideoOut
 from localagent.call.latency import create_latency_observer
 from localagent.call.services import create_llm, create_stt, create_tts, create_vad
+from localagent.call.speculation import SpeculationTap, SpeculativeHold
 from localagent.call.spoken_words import SpokenWords
 from localagent.call.tool_guard import ToolLoopGuard
-from localagent.call.turns import turn_strategies
+from localagent.call.turns import TurnCounts, turn_strategies
 from localagent.flows.manager import ObservedFlowManager
 from localagent.runtime import Runtime
 
@@ -57,6 +59,7 @@ class CallPipeline:
     llm: FrameProcessor
     tool_guard: ToolLoopGuard
     services: dict[int, str]  # id(processor) -> "LLM" | "STT" | "TTS", for error reports
+    turn_counts: TurnCounts
 
 
 def build_pipeline(
@@ -81,23 +84,27 @@ def build_pipeline(
     spoken_words = SpokenWords()  # word timings, from the TTS to the local avatar
     avatar = create_avatar_stage(settings, http, runtime.journal, spoken_words)
     llm, stt = create_llm(settings), create_stt(engines)
-    tts = create_tts(engines, spoken_words)
+    hold = SpeculativeHold()  # a speculative answer, spoken, until its turn is over
+    tts = create_tts(engines, spoken_words, hold)
     video_out = AvatarVideoOut(connection)
     tool_guard = ToolLoopGuard(limit=settings.tool_call_limit)
+    vad = create_vad(engines)
+    strategies = turn_strategies(
+        settings, engines.turn_stop, avatar.hush, vad, speculate=settings.speculate
+    )
     aggregators = LLMContextAggregatorPair(
         LLMContext(),
-        user_params=LLMUserAggregatorParams(
-            vad_analyzer=create_vad(engines),
-            user_turn_strategies=turn_strategies(settings, engines.turn_stop),
-        ),
+        user_params=LLMUserAggregatorParams(vad_analyzer=vad, user_turn_strategies=strategies),
     )
     stages: list[FrameProcessor] = [
         transport.input(),
         stt,
         aggregators.user(),
+        SpeculationTap(hold),
         llm,
         tool_guard,
         tts,
+        hold,
         avatar.processor,
         video_out,
         transport.output(),
@@ -133,4 +140,5 @@ def build_pipeline(
         llm=llm,
         tool_guard=tool_guard,
         services={id(llm): "LLM", id(stt): "STT", id(tts): "TTS"},
+        turn_counts=TurnCounts.of(strategies),
     )

@@ -7,19 +7,22 @@ everything else (segmenting, metrics, resampling) is pipecat's own.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 from pipecat.audio.vad.silero import SileroOnnxModel, SileroVADAnalyzer
-from pipecat.audio.vad.vad_analyzer import VADAnalyzer
-from pipecat.frames.frames import ErrorFrame, Frame
+from pipecat.audio.vad.vad_analyzer import VADAnalyzer, VADState
+from pipecat.frames.frames import EagerEndOfTurnCancelFrame, ErrorFrame, Frame, InterruptionFrame
+from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.ollama.llm import OLLamaLLMService
 from pipecat.services.piper.tts import PiperTTSService
 from pipecat.services.tts_service import TTSService
 from pipecat.services.whisper.stt import WhisperSTTService
 from pipecat.transcriptions.language import Language
 
+from localagent.call.speculation import LLMPassGate, SpeculativeHold
 from localagent.call.spoken_words import SpokenWords, word_ends
 from localagent.settings import Settings
 
@@ -67,9 +70,15 @@ class SharedPiperTTSService(PiperTTSService):
     """
 
     def __init__(
-        self, *, engines: Engines, spoken_words: SpokenWords | None = None, **kwargs: Any
+        self,
+        *,
+        engines: Engines,
+        spoken_words: SpokenWords | None = None,
+        hold: SpeculativeHold | None = None,
+        **kwargs: Any,
     ) -> None:
         self._spoken_words = spoken_words if engines.piper_word_timing else None
+        self._hold = hold
         # PiperTTSService.__init__ would load (or download) the voice again; skip to its base.
         TTSService.__init__(
             self,
@@ -81,6 +90,13 @@ class SharedPiperTTSService(PiperTTSService):
             **kwargs,
         )
         self._voice = engines.piper
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        if isinstance(frame, EagerEndOfTurnCancelFrame) and self._hold and self._hold.holding:
+            # A speculative answer is withdrawn: stop speaking it, as an interruption would
+            # (nothing of it was heard: the hold downstream has it all).
+            await self._handle_interruption(InterruptionFrame(), direction)
+        await super().process_frame(frame, direction)
 
     async def run_tts(self, text: str, context_id: str) -> AsyncGenerator[Frame, None]:
         if self._spoken_words is None:
@@ -117,6 +133,13 @@ class SharedPiperTTSService(PiperTTSService):
             await self.stop_ttfb_metrics()
 
 
+# Voiced Silero windows (32 ms each at 16 kHz) in a row that count as early voice.
+EARLY_VOICE_WINDOWS = 2
+# A window this likely to be voice (below the VAD's 0.7) may be the caller going on: the
+# end of turn waits a moment rather than answer over it.
+FAINT_VOICE = 0.4
+
+
 class SharedSileroVAD(SileroVADAnalyzer):
     """Silero VAD over an ONNX session loaded once for the process.
 
@@ -133,6 +156,32 @@ class SharedSileroVAD(SileroVADAnalyzer):
         self._model = model
         self._windows_since_reset = 0
         self._low_confidence_windows = 0
+        self._early_voice: list[Callable[[], None]] = []
+        self._told = False
+        self.faint_voice_at = 0.0  # monotonic: the last window that might be voice
+
+    def voice_confidence(self, buffer: bytes) -> float:
+        confidence = super().voice_confidence(buffer)
+        if confidence >= FAINT_VOICE:
+            self.faint_voice_at = time.monotonic()
+        return confidence
+
+    def on_early_voice(self, listener: Callable[[], None]) -> None:
+        self._early_voice.append(listener)
+
+    async def analyze_audio(self, buffer: bytes) -> VADState:
+        """pipecat's analysis, and the early-voice listeners told of the first voiced
+        windows: the VAD starts only after `start_secs` (0.2 s) of them, and barge-in and
+        the end of turn act on them sooner."""
+        state = await super().analyze_audio(buffer)
+        if state == VADState.STARTING and self._vad_starting_count >= EARLY_VOICE_WINDOWS:
+            if not self._told:
+                for listener in self._early_voice:
+                    listener()
+            self._told = True
+        elif state == VADState.QUIET:
+            self._told = False
+        return state
 
 
 def create_vad(engines: Engines) -> SharedSileroVAD:
@@ -143,8 +192,12 @@ def create_stt(engines: Engines) -> SharedWhisperSTTService:
     return SharedWhisperSTTService(engines=engines)
 
 
-def create_tts(engines: Engines, spoken_words: SpokenWords) -> SharedPiperTTSService:
-    return SharedPiperTTSService(engines=engines, spoken_words=spoken_words)
+def create_tts(
+    engines: Engines,
+    spoken_words: SpokenWords | None = None,
+    hold: SpeculativeHold | None = None,
+) -> SharedPiperTTSService:
+    return SharedPiperTTSService(engines=engines, spoken_words=spoken_words, hold=hold)
 
 
 class BoundedOllamaLLMService(OLLamaLLMService):
@@ -159,6 +212,9 @@ class BoundedOllamaLLMService(OLLamaLLMService):
     def __init__(self, *, timeout_s: float, **kwargs: Any) -> None:
         self._timeout_s = timeout_s  # create_client runs inside super().__init__
         super().__init__(**kwargs)
+        # A speculative answer is held after the TTS (SpeculativeHold), so it is spoken
+        # while its turn is being decided; the LLM's own gate only keeps track.
+        self._speculation_gate = LLMPassGate(name=f"{self}::SpeculationGate")
 
     def create_client(self, *args: Any, **kwargs: Any) -> Any:
         client = super().create_client(*args, **kwargs)

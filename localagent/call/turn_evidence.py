@@ -11,6 +11,12 @@ waited 1.4 s; a spelled "B, R, O" sounds finished after every letter. So:
 - smart-turn says unfinished, the words say finished (a question, an exclamation, a short
   answer) → end the turn now, rather than wait out smart-turn's maximum;
 - otherwise smart-turn decides, as before.
+
+With speculation on, a statement ("I'm calling about my order.") waits until
+`STATEMENT_WAIT_S` of silence, since another sentence often follows, and every pending
+decision starts the answer at once (`localagent.call.speculation`): the LLM and the TTS work
+while the decision waits, the answer is released when the turn ends, and withdrawn if the
+caller goes on.
 """
 
 from __future__ import annotations
@@ -18,12 +24,29 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from collections.abc import Callable
 from typing import Any, Literal
 
-from pipecat.frames.frames import VADUserStoppedSpeakingFrame
+from loguru import logger
+from pipecat.frames.frames import (
+    EagerEndOfTurnCancelFrame,
+    Frame,
+    TranscriptionFrame,
+    VADUserStartedSpeakingFrame,
+    VADUserStoppedSpeakingFrame,
+)
+from pipecat.turns.types import ProcessFrameResult, UserTurnSpeculation
 from pipecat.turns.user_stop import TurnAnalyzerUserTurnStopStrategy
 
-__all__ = ["UNFINISHED_WAIT_S", "EvidenceTurnStop", "transcript_cue"]
+from localagent.call.speculation import SpeculationCounts
+
+__all__ = [
+    "STATEMENT_WAIT_MAX_S",
+    "STATEMENT_WAIT_S",
+    "UNFINISHED_WAIT_S",
+    "EvidenceTurnStop",
+    "transcript_cue",
+]
 
 Cue = Literal["finished", "unfinished", "open"]
 
@@ -31,6 +54,18 @@ Cue = Literal["finished", "unfinished", "open"]
 # than the pauses people leave mid-sentence (0.3-0.7 s in the corpus), short enough that a
 # caller who trails off is still answered.
 UNFINISHED_WAIT_S = 1.2
+# After early voice (the VAD's first voiced windows), how long a due end of turn waits for
+# the VAD to start: its start_secs (0.2 s) and a margin.
+EARLY_VOICE_GRACE_S = 0.3
+# Silence after a statement before the turn ends, when an answer is being prepared anyway.
+# It starts short and adapts to the caller: each time they are heard going on after a
+# pause (in a wait, or just after a turn ended), the wait grows to that pause plus
+# STATEMENT_MARGIN_S (the VAD hears voice 0.1-0.3 s after it starts), up to the maximum.
+STATEMENT_WAIT_S = 0.7
+STATEMENT_WAIT_MAX_S = 1.2
+STATEMENT_MARGIN_S = 0.35
+# Voice this soon after a turn was judged over is the caller going on: it came too early.
+CONTINUATION_S = 1.0
 
 # Words a sentence does not end on: conjunctions, articles, prepositions, fillers, and
 # possessives and verbs that need what follows.
@@ -79,7 +114,10 @@ def _ends_for_sure(text: str) -> bool:
     the corpus (26 of 30 against 20).
     """
     stripped = text.strip()
-    return stripped.endswith(("?", "!")) or len(re.findall(r"[A-Za-z0-9']+", stripped)) <= 3
+    if stripped.endswith(("?", "!")):
+        return True
+    # whisper punctuates what it heard as complete; a bare "7" or "well" is a fragment
+    return stripped.endswith(".") and len(re.findall(r"[A-Za-z0-9']+", stripped)) <= 3
 
 
 class EvidenceTurnStop(TurnAnalyzerUserTurnStopStrategy):
@@ -90,19 +128,121 @@ class EvidenceTurnStop(TurnAnalyzerUserTurnStopStrategy):
     and the package pins pipecat 1.x, whose strategy keeps this shape.
     """
 
-    def __init__(self, *, unfinished_wait_s: float = UNFINISHED_WAIT_S, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        unfinished_wait_s: float = UNFINISHED_WAIT_S,
+        speculate: bool = False,
+        statement_wait_s: float = STATEMENT_WAIT_S,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self._unfinished_wait_s = unfinished_wait_s
+        self._speculate = speculate
+        self._statement_wait_s = statement_wait_s
         self._speech_ended_at = 0.0
+        self._turn_ended_at = 0.0  # monotonic, when the last turn was judged over
+        self._early_voice_at = 0.0
+        self.faint_voice_at: Callable[[], float] | None = None  # the VAD's, when it has one
         self._hold: asyncio.Task[None] | None = None
+        self._heard: list[str] = []  # the turn's final transcripts so far
+        self._speculation: UserTurnSpeculation | None = None
         self.overruled = {"finished": 0, "unfinished": 0}  # how often the words decided
+        self.speculations = SpeculationCounts()
+
+    @property
+    def _turn_text(self) -> str:
+        return " ".join(t.strip() for t in self._heard if t.strip())
+
+    async def process_frame(self, frame: Frame) -> ProcessFrameResult:
+        if isinstance(frame, TranscriptionFrame) and frame.finalized:
+            self._heard.append(frame.text)
+        elif isinstance(frame, EagerEndOfTurnCancelFrame) and self._speculation is not None:
+            # The LLM withdrew it (it wanted a tool call): the turn's end runs it again.
+            self._speculation = None
+            self.speculations.withdrawn += 1
+        return await super().process_frame(frame)
+
+    def early_voice(self) -> None:
+        """The VAD heard the first of what may be the caller going on."""
+        self._early_voice_at = time.monotonic()
+
+    @property
+    def statement_wait_s(self) -> float:
+        return self._statement_wait_s
+
+    def _caller_went_on_after(self, pause_s: float) -> None:
+        """Evidence that this caller pauses this long between sentences (a longer silence
+        is a new turn, not a pause)."""
+        if pause_s > STATEMENT_WAIT_MAX_S - STATEMENT_MARGIN_S:
+            return
+        wait = pause_s + STATEMENT_MARGIN_S
+        if wait > self._statement_wait_s:
+            logger.debug(f"{self}: this caller pauses {pause_s:.2f} s: waiting {wait:.2f} s")
+            self._statement_wait_s = wait
+
+    async def handle_user_turn_started(self) -> None:
+        self._heard = []
+        await super().handle_user_turn_started()
+
+    async def trigger_user_turn_stopped(
+        self, *, enable_user_speaking_frames: bool | None = None
+    ) -> None:
+        self._turn_ended_at = time.monotonic()
+        speculation, self._speculation = self._speculation, None
+        if speculation is not None and speculation.text == self._turn_text:
+            self.speculations.confirmed += 1
+            await self.trigger_user_turn_finalized(
+                enable_user_speaking_frames=enable_user_speaking_frames,
+                confirms_speculation=True,
+            )
+            return
+        if speculation is not None:
+            await self._withdraw(speculation, "the transcript changed")
+        await super().trigger_user_turn_stopped(
+            enable_user_speaking_frames=enable_user_speaking_frames
+        )
+
+    async def _start_speculation(self) -> None:
+        """Answer the turn now, while its end is still being decided."""
+        text = self._turn_text
+        if not self._speculate or not text or self._vad_user_speaking:
+            return
+        if self._speculation is not None:
+            if self._speculation.text == text:
+                return
+            await self._withdraw(self._speculation, "the transcript changed")
+        self._speculation = UserTurnSpeculation(text=text)
+        self.speculations.started += 1
+        logger.debug(f"{self}: answering ahead of the turn's end: [{text}]")
+        await self.trigger_user_turn_inference_triggered(speculation=self._speculation)
+
+    async def _withdraw(self, speculation: UserTurnSpeculation, why: str) -> None:
+        self._speculation = None
+        self.speculations.withdrawn += 1
+        logger.debug(f"{self}: withdrawing the early answer to [{speculation.text}] ({why})")
+        await self.trigger_user_turn_speculation_cancelled()
+
+    async def _handle_vad_user_started_speaking(self, frame: VADUserStartedSpeakingFrame) -> None:
+        resumed_at = time.monotonic() - frame.start_secs
+        went_on = time.monotonic() - self._turn_ended_at < CONTINUATION_S
+        if self._hold is not None or (self._speculate and went_on):
+            # the caller went on while a decision waited, or just after one ended the turn
+            self._caller_went_on_after(self._pause_until(resumed_at))
+        await super()._handle_vad_user_started_speaking(frame)
+
+    def _pause_until(self, resumed_at: float) -> float:
+        return resumed_at - self._speech_ended_at
 
     async def _handle_vad_user_stopped_speaking(self, frame: VADUserStoppedSpeakingFrame) -> None:
         self._speech_ended_at = time.monotonic() - frame.stop_secs
         await super()._handle_vad_user_stopped_speaking(frame)
 
     async def _discard_pending_end_of_turn(self) -> None:
+        """The caller spoke again (or the turn ended): nothing decided so far stands."""
         await self._cancel_hold()
+        if self._speculation is not None:
+            await self._withdraw(self._speculation, "the caller went on")
         await super()._discard_pending_end_of_turn()
 
     async def _maybe_trigger_user_turn_stopped(self) -> None:
@@ -110,23 +250,40 @@ class EvidenceTurnStop(TurnAnalyzerUserTurnStopStrategy):
         if not heard or self._vad_user_speaking or not self._vad_stopped:
             await super()._maybe_trigger_user_turn_stopped()
             return
-        cue = transcript_cue(self._text)
+        text = self._turn_text or self._text
+        cue = transcript_cue(text)
         silent_for = time.monotonic() - self._speech_ended_at
-        if self._turn_complete and cue == "unfinished" and silent_for < self._unfinished_wait_s:
+        wait = 0.0
+        if self._turn_complete and cue == "unfinished":
+            wait = self._unfinished_wait_s
+        elif self._turn_complete and self._speculate and not _ends_for_sure(text):
+            wait = self._statement_wait_s
+        if silent_for < wait:
             if self._hold is None:
-                self.overruled["unfinished"] += 1
+                self.overruled["unfinished"] += cue == "unfinished"
                 self._hold = self.task_manager.create_task(
-                    self._end_after(self._unfinished_wait_s - silent_for), f"{self}::hold"
+                    self._end_after(wait - silent_for), f"{self}::hold"
                 )
+            await self._start_speculation()
             return
-        if not self._turn_complete and cue == "finished" and _ends_for_sure(self._text):
+        if not self._turn_complete and cue == "finished" and _ends_for_sure(text):
             self.overruled["finished"] += 1
             self._turn_complete = True
+        if not self._turn_complete:
+            await self._start_speculation()  # smart-turn waits for more silence
         await super()._maybe_trigger_user_turn_stopped()
 
     async def _end_after(self, delay: float) -> None:
         try:
             await asyncio.sleep(delay)
+            # Voice (or faint voice) the VAD has not yet started on: give it the time it
+            # takes to start (its start discards this hold), rather than answer over it.
+            heard_at = max(
+                self._early_voice_at, self.faint_voice_at() if self.faint_voice_at else 0
+            )
+            since = time.monotonic() - heard_at
+            if since < EARLY_VOICE_GRACE_S:
+                await asyncio.sleep(EARLY_VOICE_GRACE_S - since)
         except asyncio.CancelledError:
             return
         self._hold = None

@@ -11,23 +11,27 @@ from __future__ import annotations
 
 import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from loguru import logger
 from pipecat.audio.turn.smart_turn.base_smart_turn import BaseSmartTurn, SmartTurnParams
 from pipecat.audio.turn.smart_turn.local_smart_turn_v3 import LocalSmartTurnAnalyzerV3
+from pipecat.turns.user_start import TranscriptionUserTurnStartStrategy
 from pipecat.turns.user_stop import SpeechTimeoutUserTurnStopStrategy
 from pipecat.turns.user_turn_strategies import UserTurnStrategies
 
+from localagent.call.barge_in import BargeInStart, Hush
+from localagent.call.services import SharedSileroVAD
+from localagent.call.speculation import SpeculationCounts
 from localagent.call.turn_evidence import EvidenceTurnStop
 from localagent.settings import Settings
 
 if TYPE_CHECKING:
     import onnxruntime as ort
 
-__all__ = ["SMART_TURN_BUDGET_S", "TurnStop", "choose_turn_stop", "turn_strategies"]
+__all__ = ["SMART_TURN_BUDGET_S", "TurnCounts", "TurnStop", "choose_turn_stop", "turn_strategies"]
 
 # Above this per-pause inference time smart-turn would add more than it saves over the
 # speech timeout (whose wait is 0.6 s); on this project's 2-core test machine it is ~0.03 s.
@@ -45,6 +49,29 @@ class TurnStop:
 
     def describe(self) -> str:
         return f"{self.mode} ({self.reason})"
+
+
+@dataclass
+class TurnCounts:
+    """How one call's turn-taking went, for the status endpoint and the log."""
+
+    speculations: SpeculationCounts | None = None
+    barge_ins: dict[str, int] | None = None
+
+    @classmethod
+    def of(cls, strategies: UserTurnStrategies) -> TurnCounts:
+        stop = next((s for s in strategies.stop or [] if isinstance(s, EvidenceTurnStop)), None)
+        start = next((s for s in strategies.start or [] if isinstance(s, BargeInStart)), None)
+        return cls(
+            speculations=stop.speculations if stop else None,
+            barge_ins=start.counts if start else None,
+        )
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "speculations": asdict(self.speculations) if self.speculations else None,
+            "barge_ins": dict(self.barge_ins) if self.barge_ins is not None else None,
+        }
 
 
 class SharedSmartTurn(LocalSmartTurnAnalyzerV3):
@@ -101,12 +128,32 @@ def choose_turn_stop(settings: Settings) -> TurnStop:
     return TurnStop("smart-turn", f"auto: {timing}", session, inference_s)
 
 
-def turn_strategies(settings: Settings, turn_stop: TurnStop) -> UserTurnStrategies:
-    """A fresh set of strategies for one call."""
+def turn_strategies(
+    settings: Settings,
+    turn_stop: TurnStop,
+    hush: Hush | None = None,
+    vad: SharedSileroVAD | None = None,
+    speculate: bool = False,
+) -> UserTurnStrategies:
+    """A fresh set of strategies for one call; with `hush`, barge-in tells a backchannel
+    from an interruption (else pipecat's: any voice interrupts), hushing on `vad`'s early
+    voice; with `speculate`, a pending end of turn starts the answer (the pipeline must
+    hold it: `localagent.call.speculation`)."""
+    start = None
+    if hush is not None and settings.barge_in == "words":
+        barge_in = BargeInStart(hush=hush)
+        if vad is not None:
+            vad.on_early_voice(barge_in.early_voice)
+        start = [barge_in, TranscriptionUserTurnStartStrategy()]
     if turn_stop.mode == "smart-turn" and turn_stop.session is not None:
         params = SmartTurnParams(stop_secs=settings.smart_turn_stop_secs)
         analyzer: Any = SharedSmartTurn(turn_stop.session, params)
-        return UserTurnStrategies(stop=[EvidenceTurnStop(turn_analyzer=analyzer)])
+        stop = EvidenceTurnStop(turn_analyzer=analyzer, speculate=speculate)
+        if vad is not None:
+            vad.on_early_voice(stop.early_voice)
+            stop.faint_voice_at = lambda: vad.faint_voice_at
+        return UserTurnStrategies(start=start, stop=[stop])
     return UserTurnStrategies(
-        stop=[SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=settings.user_speech_timeout)]
+        start=start,
+        stop=[SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=settings.user_speech_timeout)],
     )

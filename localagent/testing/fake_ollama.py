@@ -59,6 +59,17 @@ def _last_user_text(messages: list[dict[str, Any]]) -> str:
     return ""
 
 
+REASK_S = 10.0
+
+
+def _conversation(request: dict[str, Any]) -> str:
+    messages = [
+        (m.get("role"), str(m.get("content") or "").strip(), m.get("tool_calls"))
+        for m in request.get("messages", [])
+    ]
+    return json.dumps(messages, sort_keys=True, default=str)
+
+
 class FakeOllama(LoopbackServer):
     """A real aiohttp server on loopback; use as `async with FakeOllama() as ollama`."""
 
@@ -88,6 +99,8 @@ class FakeOllama(LoopbackServer):
         self.hangups = 0  # streamed answers the client hung up on
         self.request_event = asyncio.Event()
         self.released = asyncio.Event()  # set at stop: ends stalled streams
+        # (the request's messages, its reply, when): a tool call asked for again
+        self._last: tuple[str, Reply, float] | None = None
         super().__init__(host, port)
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -112,8 +125,18 @@ class FakeOllama(LoopbackServer):
         return [_last_user_text(r.get("messages", [])) for r in self.requests]
 
     def _next_reply(self, request: dict[str, Any]) -> Reply:
+        # A scripted tool call is given again to the same conversation asked again at once,
+        # as a model at temperature 0 would: a speculative answer that wants a tool is
+        # withdrawn, and asked again word for word once the turn is over.
+        asked = _conversation(request)
+        if self._last is not None:
+            last_asked, last_reply, at = self._last
+            if last_asked == asked and time.monotonic() - at < REASK_S:
+                return last_reply
         if self.replies:
-            return self.replies.popleft()
+            reply = self.replies.popleft()
+            self._last = (asked, reply, time.monotonic()) if reply.tool_calls else None
+            return reply
         if self.default_reply is not None:
             return Reply(text=self.default_reply)
         heard = _last_user_text(request.get("messages", [])).strip()

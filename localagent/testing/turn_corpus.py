@@ -28,8 +28,11 @@ from localagent.testing.speech import voice
 
 __all__ = [
     "BACKCHANNELS",
+    "COUGH",
     "FAMILIES",
+    "HELD_OUT",
     "INTERRUPTIONS",
+    "SETS",
     "TURNS",
     "Family",
     "Utterance",
@@ -57,9 +60,31 @@ TURNS: list[tuple[str, list[str | float]]] = [
     ("spelled", ["It's spelled B,", 0.35, "R,", 0.35, "O, W, N."]),
     ("question", ["What time do you open on Sunday?"]),
 ]
-# Said while the bot is talking: a backchannel must not stop it; an interruption must.
-BACKCHANNELS = ["Yeah.", "Mm-hm.", "Okay."]
-INTERRUPTIONS = ["Wait, I have a different question."]
+# The same kinds, other words and pauses: the set the turn-taking decisions were not tuned
+# on (`scripts/turns_bench.py --set held-out`).
+HELD_OUT: list[tuple[str, list[str | float]]] = [
+    ("one sentence", ["The screen on my laptop went black."]),
+    ("one sentence", ["I would like to cancel my subscription."]),
+    ("two sentences", ["I booked a room for Friday.", 0.45, "I need to change it."]),
+    ("two sentences", ["That sounds fine.", 0.65, "Thank you very much."]),
+    (
+        "three sentences",
+        ["My card was charged twice.", 0.55, "It was last Monday.", 0.35, "Can you refund one?"],
+    ),
+    ("hesitation", ["Could you send it to, uh,", 0.6, "my work address?"]),
+    ("short answer", ["No."]),
+    ("short answer", ["Three."]),
+    ("name", ["Daniel Okafor."]),
+    ("numbers", ["The number is two,", 0.45, "eight,", 0.45, "five,", 0.45, "zero."]),
+    ("spelled", ["My initials are K,", 0.4, "L,", 0.4, "M."]),
+    ("question", ["Do you deliver on weekends?"]),
+]
+SETS = {"main": TURNS, "held-out": HELD_OUT}
+# Said while the bot is talking: a backchannel or a cough must not stop it; an interruption
+# must. COUGH stands for a burst of noise, not words.
+COUGH = "<cough>"
+BACKCHANNELS = ["Yeah.", "Mm-hm.", "Okay.", COUGH]
+INTERRUPTIONS = ["Wait, I have a different question.", "No, stop, that is not what I asked."]
 
 
 @dataclass(frozen=True)
@@ -156,8 +181,21 @@ def available(families: list[Family] = FAMILIES) -> list[Family]:
     return [f for f in families if not f.needs or shutil.which(f.needs)]
 
 
+def cough(seconds: float = 0.3, level: float = 0.3) -> np.ndarray:
+    """A cough-like burst: band-limited noise with a sharp attack and a quick decay."""
+    rng = np.random.default_rng(5)
+    n = int(seconds * RATE)
+    noise = np.convolve(rng.standard_normal(n), np.ones(12) / 12, mode="same")  # muffled
+    t = np.arange(n) / RATE
+    envelope = np.minimum(1.0, t / 0.01) * np.exp(-t / (seconds / 3))
+    burst = noise / (np.max(np.abs(noise)) or 1.0) * envelope * level * 32767
+    return burst.astype(np.int16)
+
+
 @functools.cache
 def _piece(family: Family, text: str) -> np.ndarray:
+    if text == COUGH:
+        return cough()
     return _trim(family.say(text))
 
 
