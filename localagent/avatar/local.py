@@ -113,10 +113,6 @@ class LocalAvatar(FrameProcessor):
         if on:
             self._mouth = 0.0
 
-    @property
-    def hushed(self) -> bool:
-        return time.monotonic() < self._hushed_until
-
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
         if direction == FrameDirection.UPSTREAM:

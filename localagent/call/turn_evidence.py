@@ -167,10 +167,6 @@ class EvidenceTurnStop(TurnAnalyzerUserTurnStopStrategy):
         """The VAD heard the first of what may be the caller going on."""
         self._early_voice_at = time.monotonic()
 
-    @property
-    def statement_wait_s(self) -> float:
-        return self._statement_wait_s
-
     def _caller_went_on_after(self, pause_s: float) -> None:
         """Evidence that this caller pauses this long between sentences (a longer silence
         is a new turn, not a pause)."""
