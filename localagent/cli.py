@@ -53,6 +53,7 @@ _FLAGS: dict[str, dict[str, Any]] = {
     "piper_voice": {"help": "Piper voice name or path to an .onnx"},
     "models_dir": {"help": "where to look for models (default ./models)"},
     "avatar": {"choices": ["auto", "tavus", "local"]},
+    "avatar_image": {"metavar": "PATH", "help": "a portrait photo for the local avatar to animate"},
     "turn_stop": {"choices": ["auto", "speech-timeout", "smart-turn"]},
     "speculate": {
         "choices": ["on", "off"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from localagent.avatar.journal import TavusJournal
+from localagent.avatar.portraits import Portraits
 from localagent.call.engines import Engines
 from localagent.events import EventBus
 from localagent.flows.loader import LoadedFlow
@@ -20,3 +21,4 @@ class Runtime:
     flow: LoadedFlow
     journal: TavusJournal
     bus: EventBus
+    portraits: Portraits  # the photo the local avatar animates, if any

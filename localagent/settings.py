@@ -114,6 +114,11 @@ class Settings(BaseSettings):
         description="Which avatar speaks: tavus, local, or auto (Tavus when key and replica "
         "are set).",
     )
+    avatar_image: Path | None = Field(
+        None,
+        description="Local avatar: a frontal portrait photo to animate (else the drawn face, "
+        "or the photo last chosen on the page).",
+    )
     avatar_width: int = Field(1280, ge=64, le=3840)
     avatar_height: int = Field(720, ge=64, le=2160)
     avatar_fps: int = Field(25, ge=5, le=60)

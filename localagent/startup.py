@@ -25,6 +25,7 @@ __all__ = ["build_state", "make_server", "make_tui", "run_app"]
 async def build_state(settings: Settings) -> tuple[AppState, Recorder | None]:
     """Flow, port, models, Ollama, orphaned Tavus conversations, bus and recorder."""
     from localagent.avatar.journal import TavusJournal, end_orphaned_conversations
+    from localagent.avatar.portraits import Portraits
     from localagent.call.engines import load_engines
     from localagent.data_dir import SESSIONS_DB, check_data_dir
     from localagent.events import EventBus, RecorderStatus
@@ -65,7 +66,16 @@ async def build_state(settings: Settings) -> tuple[AppState, Recorder | None]:
 
         recorder = Recorder(store, on_health=tell)
         bus.subscribe(recorder)
-    runtime = Runtime(settings=settings, engines=engines, flow=flow, journal=journal, bus=bus)
+    portraits = Portraits(settings.data_dir, settings.avatar_image)
+    await asyncio.to_thread(portraits.load)
+    runtime = Runtime(
+        settings=settings,
+        engines=engines,
+        flow=flow,
+        journal=journal,
+        bus=bus,
+        portraits=portraits,
+    )
     token = new_token() if settings.require_token or not is_loopback_host(settings.host) else None
     state = AppState(runtime=runtime, ollama=ollama, token=token, recorder=recorder)
     if ollama.ok:
@@ -93,7 +103,8 @@ def _services(state: AppState) -> dict[str, str]:
         "STT": f"whisper {e.whisper_model.name} {e.whisper_device}/{e.whisper_compute_type}",
         "TTS": f"Piper {e.piper_voice.name}",
         "turn": e.turn_stop.describe(),
-        "avatar": "Tavus (local on standby)" if s.wants_tavus() else "local",
+        "avatar": ("Tavus (local on standby)" if s.wants_tavus() else "local")
+        + (" · portrait" if state.runtime.portraits.current else " · drawn face"),
         "recorder": state.recorder.health.describe() if state.recorder else "off",
     }
 

@@ -17,7 +17,8 @@ from pipecat.pipeline.pipeline import Pipeline
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.tests.utils import SleepFrame, run_test
 
-from localagent.avatar.local import LocalAvatar, loudness_to_mouth
+from localagent.avatar.local import LocalAvatar
+from localagent.avatar.motion import mouth_shape
 from localagent.call.spoken_words import SpokenWords
 
 RATE = 24000
@@ -88,9 +89,12 @@ async def test_speech_is_paced_in_real_time_and_in_step_with_video() -> None:
 
 
 async def test_mouth_moves_with_loudness() -> None:
-    assert loudness_to_mouth(b"\x00\x00" * 960) == 0.0
-    assert loudness_to_mouth(tone(0.04, 0.5)) > 0.8
-    assert 0.0 < loudness_to_mouth(tone(0.04, 0.01)) < loudness_to_mouth(tone(0.04, 0.2))
+    def jaw(pcm: bytes) -> float:
+        return mouth_shape(pcm, 24000)[0]
+
+    assert jaw(b"\x00\x00" * 960) == 0.0
+    assert jaw(tone(0.04, 0.5)) > 0.8
+    assert 0.0 < jaw(tone(0.04, 0.01)) < jaw(tone(0.04, 0.2))
     rec = await _run([*tts(tone(0.6)), SleepFrame(sleep=0.8)])
     speaking = {f.image for _, f in rec.of(OutputImageRawFrame)[5:12]}  # type: ignore[attr-defined]
     silent = rec.of(OutputImageRawFrame)[-1][1]

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import pytest
 
@@ -265,4 +266,67 @@ async def test_page_explains_a_refused_or_missing_microphone_and_retries(
                 await hang_up(page)
         finally:
             await browser.close()
+    assert not page_errors, page_errors
+
+
+async def test_page_sets_a_photo_that_the_next_call_shows(
+    fake_ollama: ThreadedFakeOllama, tmp_path: Path
+) -> None:
+    from playwright.async_api import async_playwright
+
+    from localagent.avatar.landmarks import load_portrait
+    from localagent.avatar.portrait import Portrait
+    from localagent.testing.app_process import run_app
+    from localagent.testing.portraits import astronaut, no_face
+
+    photo, faceless = astronaut(tmp_path / "photos"), no_face(tmp_path / "photos")
+    data = tmp_path / "data"
+    flags = ("--ollama-host", fake_ollama.url, "--avatar", "local")
+    page_errors: list[str] = []
+    with run_app(*flags, env={"LOCALAGENT_DATA_DIR": str(data)}) as app:
+        async with async_playwright() as pw:
+            browser = await launch_chromium(pw)
+            try:
+                page = await browser.new_page(viewport={"width": 1280, "height": 800})
+                page.on("pageerror", lambda e: page_errors.append(str(e)))
+                await page.goto(app.url + "/")
+                assert await page.is_hidden("#drawn-face")
+                await page.set_input_files("#photo", str(faceless))
+                await page.wait_for_function(
+                    "document.querySelector('#banner .msg').textContent.includes('cannot be')",
+                    timeout=30_000,
+                )
+                assert "No frontal face" in (await page.text_content("#banner .msg") or "")
+                assert "looks into the camera" in (await page.text_content("#banner .fix") or "")
+                await page.set_input_files("#photo", str(photo))
+                await page.wait_for_function(
+                    "document.querySelector('#banner .msg').textContent.includes('your photo')",
+                    timeout=30_000,
+                )
+                assert await page.is_visible("#drawn-face")
+                assert (data / "avatar" / "portrait.png").read_bytes() == photo.read_bytes()
+                await page.click("#connect")
+                await page.wait_for_function(
+                    "document.querySelector('#avatar').currentTime > 1.5", timeout=60_000
+                )
+                rgba = await page.evaluate(
+                    """() => { const v = document.querySelector('#avatar');
+                    const c = document.createElement('canvas'); c.width = 160; c.height = 90;
+                    const g = c.getContext('2d'); g.drawImage(v, 0, 0, 160, 90);
+                    return Array.from(g.getImageData(0, 0, 160, 90).data); }"""
+                )
+                seen = np.array(rgba, np.uint8).reshape(90, 160, 4)[..., :3].astype(float)
+                still = Portrait(*load_portrait(photo), 1280, 720).frame
+                expected = cv2.resize(still, (160, 90), interpolation=cv2.INTER_AREA)
+                assert np.abs(seen - expected).mean() < 12
+                await page.screenshot(path=str(artifacts(tmp_path) / "portrait-1280x800.png"))
+                await hang_up(page)
+                await page.click("#drawn-face")
+                await page.wait_for_function(
+                    "document.querySelector('#banner .msg').textContent.includes('forgotten')",
+                    timeout=10_000,
+                )
+                assert not (data / "avatar" / "portrait.png").exists()
+            finally:
+                await browser.close()
     assert not page_errors, page_errors

@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from localagent.avatar.pose import Pose
+
 __all__ = ["Face"]
 
 MOUTH_LEVELS = 8
@@ -167,6 +169,10 @@ class Face:
         return np.asarray(patch, dtype=np.uint8).copy()
 
     # -- per frame ---------------------------------------------------------------------------
+
+    def draw(self, pose: Pose) -> bytes:
+        """The frame for `pose`, as far as a drawing can show it."""
+        return self.render(pose.jaw, pose.blink, round(pose.head_x), round(pose.head_y))
 
     def render(self, mouth: float, blink: float, dx: int, dy: int) -> bytes:
         """RGB bytes of one frame: mouth and blink in [0, 1], head offset in pixels.

@@ -11,13 +11,11 @@ back the way Tavus's rendering does, for tests and benchmarks that imitate it.
 from __future__ import annotations
 
 import asyncio
-import math
 import random
 import time
 from collections import deque
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
-import numpy as np
 from pipecat.frames.frames import (
     CancelFrame,
     EndFrame,
@@ -28,6 +26,8 @@ from pipecat.frames.frames import (
     SystemFrame,
     TTSAudioRawFrame,
     TTSTextFrame,
+    VADUserStartedSpeakingFrame,
+    VADUserStoppedSpeakingFrame,
 )
 from pipecat.processors.frame_processor import (
     FrameDirection,
@@ -36,24 +36,20 @@ from pipecat.processors.frame_processor import (
 )
 
 from localagent.avatar.face import Face
+from localagent.avatar.motion import Motion
+from localagent.avatar.pose import Pose
 from localagent.call.spoken_words import SpokenWords, grouped, piece_of
 
-__all__ = ["LocalAvatar"]
-
-_SILENCE_DB, _LOUD_DB = -50.0, -14.0
+__all__ = ["Drawable", "LocalAvatar"]
 # A hush (the caller spoke over the bot) that nothing lifts ends after this: whatever the
 # barge-in decision lost, the bot is not left mute.
 HUSH_LIMIT_S = 4.0
 
 
-def loudness_to_mouth(chunk: bytes) -> float:
-    """Mouth opening in [0, 1] from the RMS level of a 16-bit PCM chunk."""
-    if len(chunk) < 2:
-        return 0.0
-    samples = np.frombuffer(chunk[: len(chunk) // 2 * 2], dtype=np.int16).astype(np.float32)
-    rms = float(np.sqrt(np.mean(samples * samples))) / 32768.0
-    db = 20.0 * math.log10(max(rms, 1e-6))
-    return min(1.0, max(0.0, (db - _SILENCE_DB) / (_LOUD_DB - _SILENCE_DB)))
+class Drawable(Protocol):
+    """A face that draws a frame for a pose: the drawn `Face` or a `Portrait`."""
+
+    def draw(self, pose: Pose) -> bytes: ...
 
 
 class _Audio(NamedTuple):
@@ -77,12 +73,15 @@ class LocalAvatar(FrameProcessor):
         render_delay_s: float = 0.0,
         render_jitter_s: float = 0.0,
         spoken_words: SpokenWords | None = None,
+        face: Drawable | None = None,
         **kwargs: object,
     ) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._spoken_words = spoken_words
         self._sentence_bytes = 0  # audio queued since the last text frame
-        self._face = Face(width, height)
+        self._face: Drawable = face if face is not None else Face(width, height)
+        self._motion = Motion(fps, face_width=float(getattr(face, "face_width", 230.0)))
+        self._listening = False
         self._size = (width, height)
         self._fps = fps
         self._sample_rate = 24000
@@ -93,11 +92,8 @@ class LocalAvatar(FrameProcessor):
         self._queue: deque[_Audio | Frame] = deque()
         self._ticker: asyncio.Task[None] | None = None
         self._speech_starts = asyncio.Event()
-        self._mouth = 0.0
-        self._blink_until = 0.0
-        self._next_blink = time.monotonic() + 2.0
-        self._rng = random.Random(7)
         self.frames_rendered = 0
+        self._rng = random.Random(7)
         self._hushed_until = 0.0
         # False while standing by behind Tavus: no frames are drawn for nobody to see.
         self.active = True
@@ -111,7 +107,7 @@ class LocalAvatar(FrameProcessor):
         on from there; an interruption drops what a hush held."""
         self._hushed_until = time.monotonic() + HUSH_LIMIT_S if on else 0.0
         if on:
-            self._mouth = 0.0
+            self._motion.close_mouth()
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
@@ -127,7 +123,10 @@ class LocalAvatar(FrameProcessor):
             self._queue = deque(item for item in self._queue if not _interruptible(item))
             self._sentence_bytes = 0
             self._hushed_until = 0.0
-            self._mouth = 0.0
+            self._motion.close_mouth()
+            await self.push_frame(frame, direction)
+        elif isinstance(frame, (VADUserStartedSpeakingFrame, VADUserStoppedSpeakingFrame)):
+            self._listening = isinstance(frame, VADUserStartedSpeakingFrame)
             await self.push_frame(frame, direction)
         elif isinstance(frame, CancelFrame):
             await self._stop_ticker()
@@ -260,18 +259,7 @@ class LocalAvatar(FrameProcessor):
         return False
 
     async def _emit_image(self, audio: bytes) -> None:
-        target = loudness_to_mouth(audio) if audio else 0.0
-        # Open fast, close a little slower: looks like speech rather than flicker.
-        rate = 0.7 if target > self._mouth else 0.45
-        self._mouth += (target - self._mouth) * rate
-        now = time.monotonic()
-        if now >= self._next_blink:
-            self._blink_until = now + 0.15
-            self._next_blink = now + self._rng.uniform(2.5, 5.5)
-        blink = 1.0 if now < self._blink_until else 0.0
-        t = self.frames_rendered / self._fps
-        dx = round(2.0 * math.sin(t * 0.7))
-        dy = round(1.5 * math.sin(t * 1.1 + 1.0))
-        image = self._face.render(self._mouth, blink, dx, dy)
+        pose = self._motion.step(audio, self._sample_rate, listening=self._listening)
+        image = self._face.draw(pose)
         self.frames_rendered += 1
         await self.push_frame(OutputImageRawFrame(image=image, size=self._size, format="RGB"))

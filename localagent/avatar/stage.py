@@ -9,7 +9,7 @@ from pipecat.pipeline.service_switcher import ServiceSwitcher, ServiceSwitcherSt
 from pipecat.processors.frame_processor import FrameProcessor
 
 from localagent.avatar.journal import TavusJournal
-from localagent.avatar.local import LocalAvatar
+from localagent.avatar.local import Drawable, LocalAvatar
 from localagent.avatar.tavus import TavusAvatar
 from localagent.call.spoken_words import SpokenWords
 from localagent.settings import Settings
@@ -55,9 +55,12 @@ class AvatarStage:
         return "Tavus replica"
 
 
-def create_local_avatar(settings: Settings, spoken_words: SpokenWords | None = None) -> LocalAvatar:
+def create_local_avatar(
+    settings: Settings, spoken_words: SpokenWords | None = None, face: Drawable | None = None
+) -> LocalAvatar:
     return LocalAvatar(
         spoken_words=spoken_words,
+        face=face,
         width=settings.avatar_width,
         height=settings.avatar_height,
         fps=settings.avatar_fps,
@@ -71,9 +74,10 @@ def create_avatar_stage(
     http: aiohttp.ClientSession,
     journal: TavusJournal,
     spoken_words: SpokenWords | None = None,
+    face: Drawable | None = None,
 ) -> AvatarStage:
     """A fresh avatar stage for one session; with Tavus, failover to local is built in."""
-    local = create_local_avatar(settings, spoken_words)
+    local = create_local_avatar(settings, spoken_words, face)
     if avatar_kind(settings) == "local":
         return AvatarStage(processor=local, local=local)
     assert settings.tavus_api_key is not None and settings.tavus_replica_id is not None

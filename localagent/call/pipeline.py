@@ -82,7 +82,8 @@ def build_pipeline(
         ),
     )
     spoken_words = SpokenWords()  # word timings, from the TTS to the local avatar
-    avatar = create_avatar_stage(settings, http, runtime.journal, spoken_words)
+    face = runtime.portraits.face(settings.avatar_width, settings.avatar_height)
+    avatar = create_avatar_stage(settings, http, runtime.journal, spoken_words, face)
     llm, stt = create_llm(settings), create_stt(engines)
     hold = SpeculativeHold()  # a speculative answer, spoken, until its turn is over
     tts = create_tts(engines, spoken_words, hold)

@@ -315,6 +315,41 @@ def check_flow(settings: Settings) -> list[Check]:
     return [Check("flow", "ok", f"'{settings.flow}' loads")]
 
 
+def check_portrait(settings: Settings) -> list[Check]:
+    """Whether the local avatar can animate a photo, and the configured one if any."""
+    from localagent.avatar.landmarks import PortraitError, landmarker_missing, load_portrait
+
+    missing = landmarker_missing()
+    checks = [
+        Check(
+            "portrait avatar",
+            "info" if missing else "ok",
+            f"cannot find faces in new photos: {missing}"
+            if missing
+            else "dlib finds the face in a photo (68 landmarks, no download)",
+            "pip install -e '.[portrait]' (or put a landmarks file beside the photo)"
+            if missing
+            else "",
+        )
+    ]
+    if settings.avatar_image is not None:
+        try:
+            _, landmarks = load_portrait(
+                settings.avatar_image, settings.data_dir / "avatar" / "landmarks"
+            )
+        except PortraitError as e:
+            checks.append(Check("avatar image", "error", e.message, e.fix))
+        else:
+            checks.append(
+                Check(
+                    "avatar image",
+                    "ok",
+                    f"{settings.avatar_image}: a face {landmarks.face_width:.0f} px wide",
+                )
+            )
+    return checks
+
+
 def check_config() -> list[Check]:
     from localagent.settings_loader import check_config_file
 
@@ -363,6 +398,7 @@ def run_checks(settings: Settings) -> list[Check]:
         lambda: check_cuda(settings),
         lambda: check_models(settings),
         lambda: check_flow(settings),
+        lambda: check_portrait(settings),
         check_config,
         lambda: check_port(settings),
         lambda: check_data_dir(settings),

@@ -4,7 +4,9 @@ It replaces the two names pipecat's Daily transport imports (`CallClient`, `Dail
 real TavusVideoService, TavusTransportClient and DailyTransportClient run unchanged above it.
 It records every app message the bot would send into the room, and plays a replica that
 joins, sends video frames, and speaks back the TTS audio it was sent (as Tavus does with
-`persona_id="pipecat0"`). Knobs make the replica leave or stop its video.
+`persona_id="pipecat0"`). Knobs make the replica leave or stop its video. With a portrait
+photo (`portrait`, or `LOCALAGENT_FAKE_DAILY_PORTRAIT`) the replica is that face, animated
+as the local avatar animates it, so the Tavus path carries a real face's video.
 
 In a test process: `install(FakeRoom())`. For the app as a subprocess, run it through
 `python -c` with `install_from_env()` (see `localagent.testing.app_process.run_app`); the
@@ -27,6 +29,8 @@ import numpy as np
 import soxr
 
 from localagent.avatar.face import Face
+from localagent.avatar.local import Drawable
+from localagent.avatar.motion import Motion
 
 __all__ = ["FakeRoom", "install", "install_from_env"]
 
@@ -43,6 +47,7 @@ class FakeRoom:
     stop_video_after_s: float | None = None  # the replica freezes
     leave_after_s: float | None = None  # the replica leaves the call
     log_path: Path | None = None
+    portrait: Path | None = None  # a photo the replica's face is made of (else drawn)
     app_messages: list[dict[str, Any]] = field(default_factory=list)
     joined_urls: list[str] = field(default_factory=list)
 
@@ -218,18 +223,23 @@ class FakeCallClient:
 
     def _send_video(self, participant_id: str, callback: Any, source: str) -> None:
         width, height = self.room.video_size
-        face = Face(width, height)
-        period = 1.0 / self.room.video_fps
-        n = 0
-        while not self._stop.wait(period):
+        face: Drawable = Face(width, height)
+        if self.room.portrait is not None:
+            from localagent.avatar.landmarks import load_portrait
+            from localagent.avatar.portrait import Portrait
+
+            face = Portrait(*load_portrait(self.room.portrait), width, height)
+        fps = self.room.video_fps
+        motion = Motion(fps, float(getattr(face, "face_width", 230.0)))
+        while not self._stop.wait(1.0 / fps):
             stop_after = self.room.stop_video_after_s
             if stop_after is not None and time.monotonic() - self._joined_at > stop_after:
                 continue  # frozen replica: the call stays up, frames stop
-            with self._echo_lock:
-                speaking = len(self._echo) > 0
-            frame = face.render(0.6 if speaking and n % 4 < 2 else 0.0, 0.0, 0, 0)
+            with self._echo_lock:  # the replica's mouth follows what it is about to say
+                rate = self._echo_rate
+                ahead = bytes(self._echo[: int(rate / fps) * 2])
+            frame = face.draw(motion.step(ahead, rate, listening=False))
             callback(participant_id, _VideoFrame(frame, width, height), source)
-            n += 1
 
     def _send_audio(
         self, participant_id: str, callback: Any, source: str, rate: int, interval_ms: int
@@ -274,5 +284,8 @@ def install_from_env() -> FakeRoom:
             stop_video_after_s=seconds("STOP_VIDEO_AFTER"),
             leave_after_s=seconds("LEAVE_AFTER"),
             log_path=Path(log) if log else None,
+            portrait=Path(face)
+            if (face := os.environ.get("LOCALAGENT_FAKE_DAILY_PORTRAIT"))
+            else None,
         )
     )

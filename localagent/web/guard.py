@@ -9,7 +9,8 @@ answers. This ASGI middleware refuses, before any route runs:
 - when bound to a non-loopback address, any request without the per-run token, 401. The
   token comes in the printed URL (`?token=`); the server answers with an HttpOnly,
   SameSite=Strict cookie so the page's own requests carry it;
-- API writes without a Content-Length (411), over `max_body` bytes (413), or not JSON (415).
+- API writes without a Content-Length (411), over `max_body` bytes (413), or not JSON (415);
+  the one upload (`/api/avatar-image`, a photo) takes only pictures, up to its own size.
 """
 
 from __future__ import annotations
@@ -27,6 +28,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 __all__ = ["TOKEN_COOKIE", "RequestGuard", "is_loopback_host", "new_token"]
 
 TOKEN_COOKIE = "localagent_token"
+# path -> (largest body, content types taken): the API writes that are not JSON.
+UPLOADS = {
+    "/api/avatar-image": (12 * 1024 * 1024, frozenset({"image/jpeg", "image/png", "image/webp"}))
+}
+_JSON = frozenset({"application/json"})
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
 
 
@@ -110,11 +116,14 @@ class RequestGuard:
             length = headers.get("content-length")
             if length is None or not length.isdigit():
                 return 411, "Send a Content-Length."
-            if int(length) > self.max_body:
-                return 413, f"Request body over {self.max_body} bytes."
+            limit, types = UPLOADS.get(request.scope["path"], (self.max_body, _JSON))
+            if int(length) > limit:
+                return 413, f"Request body over {limit} bytes."
             ctype = headers.get("content-type", "").split(";")[0].strip().lower()
-            if ctype != "application/json":
-                return 415, "Send JSON (Content-Type: application/json)."
+            if ctype not in types:
+                if types is _JSON:
+                    return 415, "Send JSON (Content-Type: application/json)."
+                return 415, f"Send a picture (Content-Type: {', '.join(sorted(types))})."
         return None
 
     def _has_token(self, request: HTTPConnection) -> bool:

@@ -30,6 +30,8 @@ from pipecat.transports.smallwebrtc.request_handler import (
 )
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from localagent.avatar.landmarks import PortraitError
+from localagent.avatar.portraits import MAX_UPLOAD_BYTES
 from localagent.avatar.stage import avatar_kind
 from localagent.call.call import Call
 from localagent.call.registry import CallLimitReached, CallRegistry
@@ -237,6 +239,27 @@ def create_app(state: AppState) -> FastAPI:
             raise HTTPException(400, f"Bad ICE candidate: {why}") from e
         return {"status": "success"}
 
+    @app.post("/api/avatar-image")
+    async def choose_portrait(request: Request) -> dict[str, Any]:
+        """A photo for the local avatar, from the page: kept in the data dir, used from
+        the next call on; it goes nowhere else."""
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > MAX_UPLOAD_BYTES:
+            raise HTTPException(413, f"The photo is over {MAX_UPLOAD_BYTES // 1_000_000} MB.")
+        data = await request.body()
+        if not data:
+            raise HTTPException(400, "No photo was sent (the body is empty).")
+        try:
+            await asyncio.to_thread(state.runtime.portraits.choose, data)
+        except PortraitError as e:
+            raise HTTPException(422, f"{e.message} Fix: {e.fix}." if e.fix else e.message) from None
+        return state.runtime.portraits.describe()
+
+    @app.delete("/api/avatar-image")
+    async def forget_portrait() -> dict[str, Any]:
+        await asyncio.to_thread(state.runtime.portraits.forget)
+        return state.runtime.portraits.describe()
+
     @app.get("/api/status")
     async def status() -> dict[str, Any]:
         s, engines = state.settings, state.runtime.engines
@@ -244,6 +267,7 @@ def create_app(state: AppState) -> FastAPI:
         return {
             "flow": state.runtime.flow.name,
             "avatar": avatar_kind(s),
+            "avatar_face": state.runtime.portraits.describe(),
             "sessions": [call.snapshot() for call in state.calls],
             "ollama": {
                 "ok": state.ollama.ok,

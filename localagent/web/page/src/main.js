@@ -184,11 +184,18 @@ async function listDevices() {
   speakerSelect.disabled = typeof audio.setSinkId !== "function";
 }
 
+function showFace(face) {
+  if (!face) return;
+  $("drawn-face").hidden = !(face.face === "portrait" && face.chosen_on_page);
+  $("avatar-kind").dataset.face = face.face;
+}
+
 async function refreshStatus() {
   try {
     const res = await fetch("/api/status");
     const status = await res.json();
     if (!liveAvatar) $("avatar-kind").textContent = `${status.avatar} avatar`;
+    showFace(status.avatar_face);
     $("flow-name").textContent = `flow: ${status.flow}`;
     if (!status.ollama.ok) showBanner(status.ollama.problem, status.ollama.fix);
     else if (banner.dataset.source !== "call") showBanner("");
@@ -339,6 +346,41 @@ muteBtn.addEventListener("click", () => {
   client.enableMic(enable);
   muteBtn.textContent = enable ? "Mute" : "Unmute";
   muteBtn.setAttribute("aria-pressed", String(!enable));
+});
+
+// A photo for the local avatar: sent to this machine's server only, used from the next call.
+$("photo").addEventListener("change", async (event) => {
+  const file = event.target.files?.[0];
+  event.target.value = "";
+  if (!file) return;
+  banner.dataset.source = "photo";
+  showBanner("Finding the face in the photo…", "", "info");
+  try {
+    const res = await fetch("/api/avatar-image", {
+      method: "POST", body: file, headers: { "Content-Type": file.type || "application/octet-stream" },
+    });
+    const body = await res.json().catch(() => ({}));
+    if (!res.ok) {
+      const [msg, fix] = String(body.detail || `the server answered ${res.status}`).split(" Fix: ");
+      showBanner(`That photo cannot be the avatar: ${msg}`, (fix || "").replace(/\.$/, ""));
+      return;
+    }
+    showFace(body);
+    const when = client && client.connected ? "from the next call" : "when you connect";
+    showBanner(`The avatar will be your photo ${when}.`, "", "info");
+  } catch (err) {
+    showBanner(`The photo could not be sent: ${err?.message || err}`, "check the terminal running localagent");
+  } finally {
+    delete banner.dataset.source;
+  }
+});
+
+$("drawn-face").addEventListener("click", async () => {
+  const res = await fetch("/api/avatar-image", { method: "DELETE" });
+  if (res.ok) {
+    showFace(await res.json());
+    showBanner("The photo is forgotten: the next call uses the drawn face.", "", "info");
+  }
 });
 
 setState("disconnected", "disconnected");
