@@ -66,7 +66,7 @@ def face_ssim(still: np.ndarray, frame: np.ndarray, points: np.ndarray) -> tuple
     (dx, dy), _ = cv2.phaseCorrelate(
         _gray(still[y0:y1, x0:x1]).astype(np.float64), _gray(frame[y0:y1, x0:x1]).astype(np.float64)
     )
-    shift = np.float32([[1, 0, -dx], [0, 1, -dy]])
+    shift = np.array([[1, 0, -dx], [0, 1, -dy]], np.float32)
     back = cv2.warpAffine(frame, shift, (frame.shape[1], frame.shape[0]), flags=cv2.INTER_LINEAR)
     m = 4  # the warp's edge
     aligned = structural_similarity(
