@@ -28,7 +28,7 @@ from localagent.avatar.motion import Motion
 from localagent.avatar.portrait import JAW_OPEN, Portrait
 from localagent.avatar.portraits import Portraits
 from localagent.avatar.pose import Pose
-from localagent.testing.face_meter import FaceMeter, envelope, face_ssim, lag_ms
+from localagent.testing.face_meter import FaceMeter, face_ssim, lag_ms, tick_loudness
 from localagent.testing.portraits import astronaut, no_face
 from localagent.testing.speech import synthesize
 
@@ -264,12 +264,7 @@ async def test_the_portrait_speaks_in_sync_and_an_interruption_shuts_its_mouth_a
             else:
                 after.append(jaw)
             pending = b""
-    step = RATE // FPS
-    pcm = np.concatenate(
-        [np.frombuffer(a, np.int16)[:step] if a else np.zeros(step, np.int16) for a, _ in ticks]
-        + [np.zeros(step, np.int16)]
-    )
-    loud = envelope(pcm, RATE, FPS)[: len(ticks)]
+    loud = tick_loudness([a for a, _ in ticks], RATE, FPS)
     opening = np.array([jaw for _, jaw in ticks])
     assert abs(lag_ms(loud, opening, FPS)) <= 40, lag_ms(loud, opening, FPS)
     assert np.corrcoef(loud, opening)[0, 1] > 0.5
@@ -289,3 +284,66 @@ def test_listening_shows_attention(portrait: Portrait) -> None:
         [p.head_y for p in calm[FPS * 2 :]]
     )
     assert lean > 0.8  # a little forward and down, toward the caller
+
+
+def test_piper_says_where_the_lips_meet_and_round() -> None:
+    from localagent.avatar.visemes import viseme_track
+    from localagent.testing.speech import aligned_voice
+
+    chunks = list(aligned_voice().synthesize("Bob met Pam. You too.", include_alignments=True))
+    track = viseme_track(chunks)
+    assert track is not None
+    seconds = sum(len(c.audio_int16_bytes) // 2 for c in chunks) / chunks[0].sample_rate
+    assert (
+        track.starts == sorted(track.starts) and 0 <= track.starts[0] < track.starts[-1] < seconds
+    )
+    closures = [s for s, v in zip(track.starts, track.shapes, strict=True) if v.shut == 1.0]
+    rounded = [s for s, v in zip(track.starts, track.shapes, strict=True) if v.spread <= -1.0]
+    assert len(closures) == 5, closures  # b, b, m, p, m
+    assert len(rounded) >= 2 and min(rounded) > max(closures)  # "you too" comes after
+
+
+async def test_the_lips_follow_the_tts_phonemes_when_it_gives_them(portrait: Portrait) -> None:
+    from localagent.avatar.visemes import Viseme, VisemeTrack
+    from localagent.call.spoken_words import SpokenWords
+
+    words = SpokenWords()
+    track = VisemeTrack([0.0, 0.6], [Viseme(0.0, -0.1, shut=1.0), Viseme(1.0, 0.15)])
+    words.put("c1", "Mama.", [("Mama.", 1.2)], track)
+    t = np.arange(int(1.2 * RATE)) / RATE
+    loud = (np.sin(2 * np.pi * 220 * t) * 0.4 * 32767).astype(np.int16)
+    chunk = RATE // 10
+    frames: list[Frame] = [
+        TTSAudioRawFrame(loud[i : i + chunk].tobytes(), RATE, 1, context_id="c1")
+        for i in range(0, len(loud), chunk)
+    ]
+    from pipecat.frames.frames import TTSTextFrame
+
+    recorder = Recorder()
+    avatar = LocalAvatar(width=W, height=H, fps=FPS, face=portrait, spoken_words=words)
+    await run_test(
+        Pipeline([avatar, recorder]),
+        frames_to_send=[
+            *frames,
+            TTSTextFrame("Mama.", "sentence", context_id="c1"),
+            SleepFrame(sleep=1.6),
+        ],
+    )
+    m = meter(portrait)
+    p = portrait.points
+    cx, cy = int(p[62, 0]), int((p[62, 1] + p[66, 1]) / 2)
+    teeth = portrait.frame[cy - 1 : cy + 2, cx - 4 : cx + 5].mean()
+    speaking: list[tuple[float, float]] = []  # (jaw px, brightness between the lips)
+    pending = False
+    for _, f in recorder.seen:
+        if isinstance(f, TTSAudioRawFrame):
+            pending = True
+        elif isinstance(f, OutputImageRawFrame) and pending:
+            image = frame_of(f.image)
+            speaking.append((m.jaw_px(image), image[cy - 1 : cy + 2, cx - 4 : cx + 5].mean()))
+            pending = False
+    assert len(speaking) >= 28
+    first, second = speaking[2:13], speaking[17:28]  # well inside each shape
+    assert all(jaw <= 1.5 for jaw, _ in first), first  # loud, but the lips are shut
+    assert all(light < teeth - 25 for _, light in first), (teeth, first)  # lips over the teeth
+    assert all(jaw > 8 for jaw, _ in second), second  # then an open "a"

@@ -38,6 +38,7 @@ from pipecat.processors.frame_processor import (
 from localagent.avatar.face import Face
 from localagent.avatar.motion import Motion
 from localagent.avatar.pose import Pose
+from localagent.avatar.visemes import Viseme, VisemeTrack
 from localagent.call.spoken_words import SpokenWords, grouped, piece_of
 
 __all__ = ["Drawable", "LocalAvatar"]
@@ -57,6 +58,8 @@ class _Audio(NamedTuple):
     context_id: str | None
     ready_at: float  # monotonic time it may play (render delay)
     interruptible: bool
+    visemes: VisemeTrack | None = None  # its sentence's mouth shapes, once known
+    offset: int = 0  # where `pcm` starts in its sentence's audio, bytes
 
 
 def _interruptible(item: _Audio | Frame) -> bool:
@@ -168,14 +171,14 @@ class LocalAvatar(FrameProcessor):
         bytes_per_tick = int(self._sample_rate / self._fps) * 2
         next_at = time.monotonic()
         while True:
-            audio, context_id = self._take_audio(bytes_per_tick)
+            audio, context_id, viseme = self._take_audio(bytes_per_tick)
             if audio:
                 await self.push_frame(
                     TTSAudioRawFrame(audio, self._sample_rate, 1, context_id=context_id)
                 )
                 await asyncio.sleep(0)  # let the voice reach the transport before drawing
             if self.active or audio:
-                await self._emit_image(audio)
+                await self._emit_image(audio, viseme)
             if await self._release_waiting_frames():
                 return
             next_at += period
@@ -196,12 +199,15 @@ class LocalAvatar(FrameProcessor):
         self._last_ready_at = max(ready, self._last_ready_at)  # never reorder audio
         return self._last_ready_at
 
-    def _take_audio(self, wanted: int) -> tuple[bytes, str | None]:
+    def _take_audio(self, wanted: int) -> tuple[bytes, str | None, Viseme | None]:
+        """A tick's audio, and the mouth shape it says (None when its sentence has no
+        shapes yet: the mouth then follows the sound's spectrum)."""
         out = bytearray()
         context_id: str | None = None
+        viseme: Viseme | None = None
         now = time.monotonic()
         if now < self._hushed_until:
-            return b"", None
+            return b"", None, None
         while self._queue and len(out) < wanted:
             head = self._queue[0]
             if not isinstance(head, _Audio) or head.ready_at > now:
@@ -209,18 +215,24 @@ class LocalAvatar(FrameProcessor):
             self._queue.popleft()
             context_id = head.context_id
             need = wanted - len(out)
-            out += head.pcm[:need]
+            piece = head.pcm[:need]
+            if viseme is None and head.visemes is not None:
+                at = head.offset / 2 / self._sample_rate
+                viseme = head.visemes.over(at, at + len(piece) / 2 / self._sample_rate)
+            out += piece
             if len(head.pcm) > need:
-                self._queue.appendleft(head._replace(pcm=head.pcm[need:]))
-        return bytes(out), context_id
+                self._queue.appendleft(
+                    head._replace(pcm=head.pcm[need:], offset=head.offset + need)
+                )
+        return bytes(out), context_id, viseme
 
     def _words_of(self, sentence: TTSTextFrame) -> bool:
         """Queue `sentence` as its words, each after the audio that ends it; False if its
         word timings are unknown (the sentence then waits for all of its audio)."""
-        ends = (
-            self._spoken_words.pop(sentence.context_id, sentence.text)
+        ends, visemes = (
+            self._spoken_words.pop_with_visemes(sentence.context_id, sentence.text)
             if self._spoken_words
-            else None
+            else (None, None)
         )
         sentence_bytes, self._sentence_bytes = self._sentence_bytes, 0
         if not ends:
@@ -233,12 +245,14 @@ class LocalAvatar(FrameProcessor):
         # (byte offset in the sentence's audio, words ending there)
         marks = [(int(end_s * self._sample_rate) * 2, words) for end_s, words in grouped(ends)]
         for item in tail:
+            item = item._replace(visemes=visemes, offset=position)
             while marks and marks[0][0] <= position + len(item.pcm):
                 at, words = marks.pop(0)
                 cut = max(0, at - position)
                 if cut:
                     self._queue.append(item._replace(pcm=item.pcm[:cut]))
-                    item, position = item._replace(pcm=item.pcm[cut:]), position + cut
+                    position += cut
+                    item = item._replace(pcm=item.pcm[cut:], offset=position)
                 self._queue.append(piece_of(sentence, words))
             if item.pcm:
                 self._queue.append(item)
@@ -258,8 +272,8 @@ class LocalAvatar(FrameProcessor):
                 return True
         return False
 
-    async def _emit_image(self, audio: bytes) -> None:
-        pose = self._motion.step(audio, self._sample_rate, listening=self._listening)
+    async def _emit_image(self, audio: bytes, viseme: Viseme | None = None) -> None:
+        pose = self._motion.step(audio, self._sample_rate, self._listening, viseme)
         image = self._face.draw(pose)
         self.frames_rendered += 1
         await self.push_frame(OutputImageRawFrame(image=image, size=self._size, format="RGB"))

@@ -16,6 +16,7 @@ import random
 import numpy as np
 
 from localagent.avatar.pose import Pose
+from localagent.avatar.visemes import Viseme
 
 __all__ = ["Motion", "mouth_shape"]
 
@@ -56,6 +57,7 @@ class Motion:
         self._frame = 0
         self._jaw = 0.0
         self._spread = 0.0
+        self._shut = 0.0
         self._loud = 0.0  # slow loudness, to hear emphasis against
         self._brow = 0.0
         self._next_blink = 2.0
@@ -67,12 +69,20 @@ class Motion:
 
     def close_mouth(self) -> None:
         """At once, not eased: the voice was cut (an interruption, a hush)."""
-        self._jaw = 0.0
+        self._jaw = self._shut = 0.0
 
-    def step(self, audio: bytes, sample_rate: int, listening: bool) -> Pose:
+    def step(
+        self, audio: bytes, sample_rate: int, listening: bool, viseme: Viseme | None = None
+    ) -> Pose:
+        """The next frame's pose; `viseme`, when the TTS said which sound this audio is,
+        shapes the lips instead of the spectrum."""
         t = self._frame / self._fps
         self._frame += 1
         jaw, spread = mouth_shape(audio, sample_rate) if audio else (0.0, 0.0)
+        shut = 0.0
+        if viseme is not None and audio:
+            jaw, spread, shut = jaw * viseme.open, viseme.spread, viseme.shut
+        self._shut += (shut - self._shut) * 0.7
         # Open fast, close a little slower (at once in silence): speech, not flicker.
         ease = 0.8 if jaw > self._jaw else (0.6 if jaw else 0.8)
         self._jaw += (jaw - self._jaw) * ease
@@ -100,6 +110,7 @@ class Motion:
         nod_t = t - self._nod_at
         nod = 2.5 * math.sin(nod_t / 0.5 * math.pi) if 0 <= nod_t < 0.5 else 0.0
         if self._frame % 2 == 0 and not audio and not self._jaw and not blink and not listening:
+            self._shut = 0.0
             # Idle sway is slow: half the frames repeat, and the video skips a repeat.
             return self._last
         u = self._unit
@@ -110,6 +121,7 @@ class Motion:
         self._last = Pose(
             jaw=round(self._jaw, 3),
             spread=round(self._spread, 2),
+            shut=round(self._shut, 2),
             blink=round(blink, 2),
             gaze=round(self._gaze, 2),
             brow=round(max(self._brow, 0.35 * self._attention), 2),

@@ -82,6 +82,7 @@ class Portrait:
         self._head = self._head_fields(head)
         self._jaw = self._jaw_field()
         self._spread = self._spread_field()
+        self._shut = self._shut_field()
         self._brow = self._brow_field()
         self._gaze = [self._gaze_field(pts[36:42]), self._gaze_field(pts[42:48])]
         self._blinks = [
@@ -174,6 +175,27 @@ class Portrait:
         dv = (-drop * amount).astype(np.float32)
         return _Field(oy, ox, np.zeros_like(dv), dv)
 
+    def _shut_field(self) -> _Field:
+        """The lips meet at their parting line, for a photo whose lips are apart: the upper
+        lip comes down and the lower one up, each by half the gap, the skin above and
+        below stretching."""
+        pts, fw = self.points, self.face_width
+        upper_inner, lower_inner = pts[[60, 61, 62, 63, 64]], pts[[60, 67, 66, 65, 64]]
+        nose_y, chin_y = pts[33, 1], pts[8, 1]
+        oy, ox, xs, ys = self._local(pts[48, 0] - 0.1 * fw, nose_y, pts[54, 0] + 0.1 * fw, chin_y)
+        row = xs[0]
+        top, bottom = _curve(upper_inner, row), _curve(lower_inner, row)
+        inside = (row > pts[60, 0]) & (row < pts[64, 0])
+        gap = np.where(inside, np.clip(bottom - top, 0, None) / 2, 0.0).astype(np.float32)
+        # Softly across the mouth, so the corners do not tear.
+        half = cv2.GaussianBlur(gap[None, :], (0, 0), sigmaX=max(1.0, 0.02 * fw))
+        top, bottom = top[None, :], bottom[None, :]
+        mid = (top + bottom) / 2
+        above = _smooth((ys - nose_y) / np.maximum(1.0, top - nose_y))  # 0 at the nose
+        below = _smooth((chin_y - ys) / np.maximum(1.0, chin_y - bottom))  # 0 at the chin
+        dv = np.where(ys < mid, -half * above, half * below).astype(np.float32)
+        return _Field(oy, ox, np.zeros_like(dv), dv)
+
     def _spread_field(self) -> _Field:
         pts = self.points
         mc = pts[48:68].mean(axis=0)
@@ -263,6 +285,7 @@ class Portrait:
         fields: list[tuple[_Field, float]] = [
             (self._jaw, pose.jaw),
             (self._spread, pose.spread),
+            (self._shut, pose.shut),
             (self._brow, pose.brow),
             (self._gaze[0], pose.gaze),
             (self._gaze[1], pose.gaze),

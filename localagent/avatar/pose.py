@@ -11,6 +11,7 @@ __all__ = ["Pose"]
 class Pose:
     jaw: float = 0.0  # mouth opening, 0 closed .. 1 wide open
     spread: float = 0.0  # lips: -1 rounded ("oo") .. 1 spread ("ee")
+    shut: float = 0.0  # lips pressed together ("m", "b", "p"), 0 .. 1, over a parted photo
     blink: float = 0.0  # eyelids, 0 open .. 1 closed
     gaze: float = 0.0  # eyes left/right, -1 .. 1 (a small shift, not a stare to the side)
     brow: float = 0.0  # eyebrows raised, 0 .. 1

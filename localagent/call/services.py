@@ -22,6 +22,7 @@ from pipecat.services.tts_service import TTSService
 from pipecat.services.whisper.stt import WhisperSTTService
 from pipecat.transcriptions.language import Language
 
+from localagent.avatar.visemes import viseme_track
 from localagent.call.speculation import LLMPassGate, SpeculativeHold
 from localagent.call.spoken_words import SpokenWords, word_ends
 from localagent.settings import Settings
@@ -125,7 +126,7 @@ class SharedPiperTTSService(PiperTTSService):
                 yield frame
             ends = await asyncio.to_thread(word_ends, voice, text, chunks)
             if ends:
-                self._spoken_words.put(context_id, text, ends)
+                self._spoken_words.put(context_id, text, ends, viseme_track(chunks))
         except Exception as e:
             logger.error(f"{self} exception: {e}")
             yield ErrorFrame(error=f"Unknown error occurred: {e}")

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from pipecat.frames.frames import TTSTextFrame
 
+from localagent.avatar.visemes import VisemeTrack
+
 if TYPE_CHECKING:
     from piper import PiperVoice
 
@@ -39,14 +41,32 @@ class SpokenWords:
 
     def __init__(self) -> None:
         self._ends: OrderedDict[tuple[str | None, str], WordEnds] = OrderedDict()
+        self._visemes: OrderedDict[tuple[str | None, str], VisemeTrack] = OrderedDict()
 
-    def put(self, context_id: str | None, text: str, ends: WordEnds) -> None:
+    def put(
+        self,
+        context_id: str | None,
+        text: str,
+        ends: WordEnds,
+        visemes: VisemeTrack | None = None,
+    ) -> None:
         self._ends[_key(context_id, text)] = ends
-        while len(self._ends) > _KEPT:
-            self._ends.popitem(last=False)
+        if visemes is not None:
+            self._visemes[_key(context_id, text)] = visemes
+        for kept in (self._ends, self._visemes):
+            while len(kept) > _KEPT:
+                kept.popitem(last=False)
 
     def pop(self, context_id: str | None, text: str) -> WordEnds | None:
+        self._visemes.pop(_key(context_id, text), None)
         return self._ends.pop(_key(context_id, text), None)
+
+    def pop_with_visemes(
+        self, context_id: str | None, text: str
+    ) -> tuple[WordEnds | None, VisemeTrack | None]:
+        """The sentence's word ends and its mouth shapes (the local avatar plays both)."""
+        visemes = self._visemes.pop(_key(context_id, text), None)
+        return self._ends.pop(_key(context_id, text), None), visemes
 
 
 def grouped(words: WordEnds) -> list[tuple[float, str]]:

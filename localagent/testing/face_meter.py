@@ -12,7 +12,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ["FaceMeter", "envelope", "face_ssim", "lag_ms"]
+__all__ = ["FaceMeter", "envelope", "face_ssim", "lag_ms", "tick_loudness"]
 
 
 def _gray(rgb: np.ndarray) -> np.ndarray:
@@ -83,6 +83,14 @@ def envelope(pcm: np.ndarray, rate: int, fps: int) -> np.ndarray:
     frames = pcm[: len(pcm) // step * step].astype(np.float32).reshape(-1, step) / 32768.0
     db = 20 * np.log10(np.sqrt(np.mean(frames**2, axis=1)) + 1e-6)
     return np.clip(db + 60.0, 0.0, None)
+
+
+def tick_loudness(chunks: list[bytes], rate: int, fps: int) -> np.ndarray:
+    """`envelope` of each tick's audio (a tick without audio is silence)."""
+    step = rate // fps
+    ticks = [np.frombuffer(c, np.int16)[:step] for c in chunks]
+    pcm = np.concatenate([np.pad(t, (0, step - len(t))) for t in ticks])
+    return envelope(pcm, rate, fps)
 
 
 def lag_ms(loudness: np.ndarray, opening: np.ndarray, fps: int, max_frames: int = 6) -> float:

@@ -13,7 +13,7 @@ from piper import PiperVoice
 from localagent.models.resolve import resolve_piper_voice
 from localagent.settings import Settings
 
-__all__ = ["synthesize", "voice", "write_wav"]
+__all__ = ["aligned_voice", "synthesize", "voice", "write_wav"]
 
 
 @functools.cache
@@ -21,6 +21,13 @@ def voice() -> PiperVoice:
     """The test voice, loaded once."""
     ref = resolve_piper_voice("en_US-joe-medium", Settings().models_dir)
     return PiperVoice.load(str(ref.path))
+
+
+@functools.cache
+def aligned_voice() -> PiperVoice:
+    """The test voice, patched to say when it speaks each phoneme (as the app loads it)."""
+    ref = resolve_piper_voice("en_US-joe-medium", Settings().models_dir)
+    return PiperVoice.load(str(ref.path), include_alignments=True)
 
 
 def synthesize(text: str, rate: int = 48000) -> np.ndarray:
