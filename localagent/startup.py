@@ -93,6 +93,15 @@ async def _load_llm(settings: Settings) -> None:
         logger.info(f"Ollama has {settings.llm_model} loaded ({seconds:.1f}s)")
 
 
+def _face(state: AppState) -> str:
+    portraits = state.runtime.portraits
+    if portraits.current is not None:
+        return f" · portrait {portraits.current.path.name}"
+    if portraits.problem is not None:
+        return f" · drawn face ({portraits.problem.message})"
+    return " · drawn face"
+
+
 def _services(state: AppState) -> dict[str, str]:
     s, e = state.settings, state.runtime.engines
     ollama = state.ollama
@@ -103,8 +112,7 @@ def _services(state: AppState) -> dict[str, str]:
         "STT": f"whisper {e.whisper_model.name} {e.whisper_device}/{e.whisper_compute_type}",
         "TTS": f"Piper {e.piper_voice.name}",
         "turn": e.turn_stop.describe(),
-        "avatar": ("Tavus (local on standby)" if s.wants_tavus() else "local")
-        + (" · portrait" if state.runtime.portraits.current else " · drawn face"),
+        "avatar": ("Tavus (local on standby)" if s.wants_tavus() else "local") + _face(state),
         "recorder": state.recorder.health.describe() if state.recorder else "off",
     }
 

@@ -115,6 +115,7 @@ def test_the_drawn_face_stands_in_when_the_photo_has_no_face(tmp_path: Path) -> 
     assert portraits.current is None and portraits.face(W, H) is None
     described = portraits.describe()
     assert described["face"] == "drawn" and "No frontal face" in str(described["problem"])
+    assert "looks into the camera" in str(described["fix"])
 
 
 def test_a_photo_chosen_on_the_page_is_kept_in_the_data_dir_and_a_bad_one_changes_nothing(
@@ -261,7 +262,7 @@ async def test_the_portrait_speaks_in_sync_and_an_interruption_shuts_its_mouth_a
             jaw = m.jaw_px(frame_of(f.image))
             if t < interrupted_at:
                 ticks.append((pending, jaw))
-            else:
+            elif t > interrupted_at + 1.0 / FPS:  # one drawn before it may still be on its way
                 after.append(jaw)
             pending = b""
     loud = tick_loudness([a for a, _ in ticks], RATE, FPS)
@@ -272,7 +273,7 @@ async def test_the_portrait_speaks_in_sync_and_an_interruption_shuts_its_mouth_a
     quiet = loud < 3
     silent = opening[quiet & np.roll(quiet, 1)]  # a frame into the silence
     assert len(silent) > 10 and np.abs(silent).max() <= 2.0, silent
-    assert after and np.abs(after).max() <= 2.0, after[:5]  # shut from the first frame
+    assert after and np.abs(after).max() <= 2.0, after[:5]  # shut from the next frame on
 
 
 def test_listening_shows_attention(portrait: Portrait) -> None:

@@ -124,3 +124,16 @@ def test_the_page_api_keeps_a_photo_refuses_a_faceless_one_and_forgets(
     status, body = _send(url, "DELETE")
     assert status == 200 and body["face"] == "drawn"
     assert not (data / "avatar" / "portrait.png").exists()
+
+
+def test_a_photo_with_no_face_leaves_the_drawn_face_and_says_why(
+    fake_ollama: ThreadedFakeOllama, tmp_path: Path
+) -> None:
+    faceless = no_face(tmp_path)
+    flags = ("--ollama-host", fake_ollama.url, "--avatar", "local", "--avatar-image", str(faceless))
+    with run_app(*flags, env={"LOCALAGENT_DATA_DIR": str(tmp_path / "data")}) as app:
+        assert app.url, app.output
+        face = fetch_status(app.url)["avatar_face"]
+    assert face["face"] == "drawn" and "No frontal face" in face["problem"]
+    assert "looks into the camera" in face["fix"]
+    assert any("the drawn face stands in: No frontal face" in line for line in app.lines)

@@ -39,7 +39,7 @@ class Portraits:
         self._dir = data_dir / "avatar"
         self._configured = configured
         self.current: LoadedPortrait | None = None
-        self.problem: str | None = None
+        self.problem: PortraitError | None = None  # why a configured photo is not shown
 
     def load(self) -> None:
         """The configured photo, else the one last chosen on the page, else none."""
@@ -105,7 +105,9 @@ class Portraits:
 
     def describe(self) -> dict[str, object]:
         if self.current is None:
-            return {"face": "drawn", "problem": self.problem}
+            if self.problem is None:
+                return {"face": "drawn", "problem": None}
+            return {"face": "drawn", "problem": self.problem.message, "fix": self.problem.fix}
         return {
             "face": "portrait",
             "image": self.current.path.name,
@@ -121,8 +123,8 @@ class Portraits:
         try:
             photo, landmarks = load_portrait(path, fallback_cache_dir=self._dir / "landmarks")
         except PortraitError as e:
-            self.current, self.problem = None, str(e)
-            logger.warning(f"avatar: the drawn face stands in: {e}")
+            self.current, self.problem = None, e
+            logger.warning(f"avatar: the drawn face stands in: {e.message} fix: {e.fix}")
             return
         self.current = LoadedPortrait(path, photo, landmarks, chosen_on_page)
         self.problem = None

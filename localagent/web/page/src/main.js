@@ -184,10 +184,17 @@ async function listDevices() {
   speakerSelect.disabled = typeof audio.setSinkId !== "function";
 }
 
+let faceProblemShown = false;
+
 function showFace(face) {
   if (!face) return;
   $("drawn-face").hidden = !(face.face === "portrait" && face.chosen_on_page);
   $("avatar-kind").dataset.face = face.face;
+  if (face.problem && !faceProblemShown) {
+    faceProblemShown = true; // once: the drawn face standing in is not an error
+    banner.dataset.source = "call";
+    showBanner(`Your avatar photo cannot be used: ${face.problem} The drawn face stands in.`, face.fix || "", "info");
+  }
 }
 
 async function refreshStatus() {
