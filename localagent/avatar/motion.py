@@ -64,6 +64,7 @@ class Motion:
         self._blink_at = -1.0
         self._gaze, self._gaze_to, self._next_gaze = 0.0, 0.0, 1.5
         self._attention = 0.0  # eases in while the caller speaks
+        self._talking = 0.0  # eases in while the bot speaks
         self._nod_at = -10.0
         self._last = Pose()
 
@@ -114,10 +115,13 @@ class Motion:
             # Idle sway is slow: half the frames repeat, and the video skips a repeat.
             return self._last
         u = self._unit
-        breath = 0.9 * math.sin(t * 2 * math.pi / 4.2)
-        head_x = 1.6 * math.sin(t * 0.63) + 0.6 * math.sin(t * 1.7 + 0.4)
-        head_y = 1.0 * math.sin(t * 0.91 + 1.0) + breath + nod + 1.5 * self._attention
-        roll = 0.008 * math.sin(t * 0.5 + 2.0) + 0.02 * self._attention
+        # A speaker's head moves more than a resting one.
+        self._talking += ((1.0 if audio else 0.0) - self._talking) * 0.05
+        sway = 0.55 + 0.45 * self._talking
+        breath = 0.8 * math.sin(t * 2 * math.pi / 4.2)
+        head_x = sway * (1.6 * math.sin(t * 0.63) + 0.6 * math.sin(t * 1.7 + 0.4))
+        head_y = sway * 1.0 * math.sin(t * 0.91 + 1.0) + breath + nod + 1.5 * self._attention
+        roll = sway * 0.008 * math.sin(t * 0.5 + 2.0) + 0.02 * self._attention
         self._last = Pose(
             jaw=round(self._jaw, 3),
             spread=round(self._spread, 2),

@@ -86,8 +86,8 @@ class Portrait:
         self._brow = self._brow_field()
         self._gaze = [self._gaze_field(pts[36:42]), self._gaze_field(pts[42:48])]
         self._blinks = [
-            [self._blink_field(pts[36:42], b) for b in BLINK_LEVELS],
-            [self._blink_field(pts[42:48], b) for b in BLINK_LEVELS],
+            [self._blink_field(pts[36:42], pts[17:22], b) for b in BLINK_LEVELS],
+            [self._blink_field(pts[42:48], pts[22:27], b) for b in BLINK_LEVELS],
         ]
         gap = float(np.mean(pts[[67, 66, 65], 1] - pts[[61, 62, 63], 1]))
         self._photo_shows_teeth = gap > 0.025 * fw
@@ -242,22 +242,22 @@ class Portrait:
         du = (-GAZE_SHIFT * ew * across[None, :] * within).astype(np.float32)
         return _Field(oy, ox, du, np.zeros_like(du))
 
-    def _blink_field(self, eye: np.ndarray, closed: float) -> _Field:
-        """The upper lid down by `closed` of the opening; the skin above it stretches."""
+    def _blink_field(self, eye: np.ndarray, brow: np.ndarray, closed: float) -> _Field:
+        """The upper lid down by `closed` of the opening; the skin between it and a level
+        line well above it stretches (a level line: the brow above must not bend)."""
         ew = float(eye[3, 0] - eye[0, 0])
-        reach = 0.55 * ew  # how far above the lid the skin gives
+        # Up to here the skin gives: just under the brow, which stays where it is.
+        top = min(float(brow[:, 1].max()) + 0.12 * ew, float(eye[:, 1].min()) - 0.3 * ew)
         oy, ox, xs, ys = self._local(
-            eye[0, 0] - 0.15 * ew,
-            eye[:, 1].min() - reach - 2,
-            eye[3, 0] + 0.15 * ew,
-            eye[:, 1].max() + 2,
+            eye[0, 0] - 0.2 * ew, top - 1, eye[3, 0] + 0.2 * ew, eye[:, 1].max() + 2
         )
         upper, lower = self._eye_lines(eye, xs[0])
-        upper, lower = upper[None, :], lower[None, :]
-        down = closed * (lower - upper) * 1.05  # a closed lid meets the lower one
-        top = upper - reach
-        edge = upper + down
-        stretch = -(ys - top) * down / (reach + down + 1e-6)
+        soft = max(1.0, 0.08 * ew)  # the landmarks' lid lines have corners; lids do not
+        upper = cv2.GaussianBlur(upper.astype(np.float32)[None, :], (0, 0), sigmaX=soft)
+        opening = np.clip(lower - _curve(eye[[0, 1, 2, 3]], xs[0]), 0, None).astype(np.float32)
+        down = closed * 1.05 * cv2.GaussianBlur(opening[None, :], (0, 0), sigmaX=soft)
+        edge = upper + down  # a closed lid meets the lower one
+        stretch = -(ys - top) * down / np.maximum(1e-6, edge - top)
         dv = np.where((ys >= top) & (ys <= edge), stretch, 0.0)
         return _Field(oy, ox, np.zeros_like(dv, dtype=np.float32), dv.astype(np.float32))
 
