@@ -201,17 +201,28 @@ def test_the_jaw_opens_by_what_the_pose_asks_and_an_open_mouth_is_dark_inside(
     assert wide < 0.6 * shut, (wide, shut)  # the cavity, not stretched lips
 
 
-def test_a_blink_closes_the_eyes_and_leaves_the_mouth(portrait: Portrait) -> None:
-    p = portrait.points
-    still = portrait.frame.astype(int)
-    closed = frame_of(portrait.draw(Pose(blink=1.0))).astype(int)
-    for eye in (p[36:42], p[42:48]):
-        (ex0, ey0), (ex1, ey1) = eye.min(axis=0).astype(int), eye.max(axis=0).astype(int)
-        iris = still[ey0 : ey1 + 1, ex0 : ex1 + 1].mean()
-        lid = closed[ey0 : ey1 + 1, ex0 : ex1 + 1].mean()
-        assert lid > iris + 10, (lid, iris)  # skin over the dark of the eye
-    (mx0, my0), (mx1, my1) = p[48:68].min(axis=0).astype(int), p[48:68].max(axis=0).astype(int)
+def test_a_blink_brings_the_upper_lid_down_to_the_lower_one_and_leaves_the_mouth(
+    photo_dir: Path,
+) -> None:
+    p = Portrait(*load_portrait(photo_dir / "astronaut.png"), W, H)
+    still = p.frame.copy()
+    closed = frame_of(p.draw(Pose(blink=1.0)))
+    pts = p.points
+    (mx0, my0), (mx1, my1) = pts[48:68].min(axis=0).astype(int), pts[48:68].max(axis=0).astype(int)
     assert np.array_equal(closed[my0:my1, mx0:mx1], still[my0:my1, mx0:mx1])
+    # Which row of the photo each pixel shows: paint the rows' numbers in, warp, read back.
+    rows = np.repeat(np.arange(H)[:, None], W, axis=1)
+    p.frame = np.stack([rows % 256, rows // 256, rows * 0], axis=2).astype(np.uint8)
+    p._last = None
+    warped = frame_of(p.draw(Pose(blink=1.0))).astype(int)
+    shown = warped[..., 0] + 256 * warped[..., 1]
+    for eye in (pts[36:42], pts[42:48]):
+        x = int(eye[[1, 2], 0].mean())
+        upper, lower = eye[[1, 2], 1].mean(), eye[[4, 5], 1].mean()
+        just_above_lower = int(lower) - 1
+        # The lid's margin has come down over the eye: that pixel shows the upper lid.
+        assert abs(shown[just_above_lower, x] - upper) <= 2, (shown[just_above_lower, x], upper)
+        assert shown[int(lower) + 2, x] == int(lower) + 2  # below the lower lid: unmoved
 
 
 class Recorder(FrameProcessor):
