@@ -359,3 +359,22 @@ async def test_the_lips_follow_the_tts_phonemes_when_it_gives_them(portrait: Por
     assert all(jaw <= 1.5 for jaw, _ in first), first  # loud, but the lips are shut
     assert all(light < teeth - 25 for _, light in first), (teeth, first)  # lips over the teeth
     assert all(jaw > 8 for jaw, _ in second), second  # then an open "a"
+
+
+def test_doctor_says_whether_a_photo_can_be_animated(
+    photo_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from localagent.commands.doctor import check_portrait
+    from localagent.settings import Settings
+
+    def checks(image: Path | None) -> dict[str, tuple[str, str]]:
+        found = check_portrait(Settings(avatar_image=image, data_dir=tmp_path / "data"))
+        return {c.name: (c.status, f"{c.detail} {c.fix}") for c in found}
+
+    assert checks(None)["portrait avatar"][0] == "ok"
+    assert checks(photo_dir / "astronaut.png")["avatar image"][0] == "ok"
+    status, said = checks(no_face(tmp_path))["avatar image"]
+    assert status == "error" and "No frontal face" in said
+    monkeypatch.setattr(landmarks_module, "landmarker_missing", lambda: "dlib is not installed")
+    status, said = checks(None)["portrait avatar"]
+    assert status == "info" and "pip install -e '.[portrait]'" in said
