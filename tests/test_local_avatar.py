@@ -20,23 +20,10 @@ from pipecat.tests.utils import SleepFrame, run_test
 from localagent.avatar.local import LocalAvatar
 from localagent.avatar.motion import mouth_shape
 from localagent.call.spoken_words import SpokenWords
+from localagent.testing.frames import FrameLog
 
 RATE = 24000
 FPS = 25
-
-
-class Recorder(FrameProcessor):
-    def __init__(self) -> None:
-        super().__init__()
-        self.seen: list[tuple[float, Frame]] = []
-
-    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
-        await super().process_frame(frame, direction)
-        self.seen.append((time.monotonic(), frame))
-        await self.push_frame(frame, direction)
-
-    def of(self, kind: type) -> list[tuple[float, Frame]]:
-        return [(t, f) for t, f in self.seen if isinstance(f, kind)]
 
 
 def tone(seconds: float, amplitude: float = 0.5) -> bytes:
@@ -52,8 +39,8 @@ def tts(audio: bytes, chunk_s: float = 0.1) -> list[Frame]:
     ]
 
 
-async def _run(frames: list[Frame], size: tuple[int, int] = (320, 180)) -> Recorder:
-    recorder = Recorder()
+async def _run(frames: list[Frame], size: tuple[int, int] = (320, 180)) -> FrameLog:
+    recorder = FrameLog()
     avatar = LocalAvatar(width=size[0], height=size[1], fps=FPS)
     await run_test(Pipeline([avatar, recorder]), frames_to_send=frames)
     return recorder
@@ -134,7 +121,7 @@ async def test_words_are_released_as_their_audio_plays_and_cut_at_an_interruptio
     words = SpokenWords()
     sentence = TTSTextFrame("One two three four.", "sentence", context_id="c1")
     words.put("c1", sentence.text, [("One", 0.3), ("two", 0.6), ("three", 0.9), ("four.", 1.2)])
-    recorder = Recorder()
+    recorder = FrameLog()
     avatar = LocalAvatar(width=320, height=180, fps=FPS, spoken_words=words)
     frames = [*tts(tone(1.2)), sentence, SleepFrame(sleep=0.75), InterruptionFrame()]
     await run_test(Pipeline([avatar, recorder]), frames_to_send=[*frames, SleepFrame(sleep=0.4)])
@@ -147,7 +134,7 @@ async def test_words_are_released_as_their_audio_plays_and_cut_at_an_interruptio
 
 
 async def test_render_delay_holds_speech_like_tavus() -> None:
-    recorder = Recorder()
+    recorder = FrameLog()
     avatar = LocalAvatar(width=320, height=180, fps=FPS, render_delay_s=0.3, render_jitter_s=0.05)
     sent_at = time.monotonic()
     await run_test(
@@ -163,7 +150,7 @@ async def test_render_delay_holds_speech_like_tavus() -> None:
 
 
 async def test_standby_avatar_draws_nothing_until_active() -> None:
-    recorder = Recorder()
+    recorder = FrameLog()
     avatar = LocalAvatar(width=320, height=180, fps=FPS)
     avatar.active = False
     await run_test(Pipeline([avatar, recorder]), frames_to_send=[SleepFrame(sleep=0.5)])
@@ -188,7 +175,7 @@ class _Hush(FrameProcessor):
 
 
 async def test_a_hush_pauses_voice_and_words_where_they_are_and_goes_on_from_there() -> None:
-    recorder = Recorder()
+    recorder = FrameLog()
     avatar = LocalAvatar(width=320, height=180, fps=FPS)
     hush = _Hush(avatar)
     said_after = TTSTextFrame("Said after the hush.", "sentence")
@@ -213,7 +200,7 @@ async def test_a_hush_pauses_voice_and_words_where_they_are_and_goes_on_from_the
 
 
 async def test_an_interruption_during_a_hush_drops_what_it_held() -> None:
-    recorder = Recorder()
+    recorder = FrameLog()
     avatar = LocalAvatar(width=320, height=180, fps=FPS)
     hush = _Hush(avatar)
     frames = [

@@ -6,7 +6,6 @@ The face is scikit-image's NASA portrait (public domain), test data only.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,6 @@ from pipecat.frames.frames import (
     TTSAudioRawFrame,
 )
 from pipecat.pipeline.pipeline import Pipeline
-from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.tests.utils import SleepFrame, run_test
 
 from localagent.avatar import landmarks as landmarks_module
@@ -29,6 +27,7 @@ from localagent.avatar.portrait import JAW_OPEN, Portrait
 from localagent.avatar.portraits import Portraits
 from localagent.avatar.pose import Pose
 from localagent.testing.face_meter import FaceMeter, face_ssim, lag_ms, tick_loudness
+from localagent.testing.frames import FrameLog
 from localagent.testing.portraits import astronaut, no_face
 from localagent.testing.speech import synthesize
 
@@ -225,17 +224,6 @@ def test_a_blink_brings_the_upper_lid_down_to_the_lower_one_and_leaves_the_mouth
         assert shown[int(lower) + 2, x] == int(lower) + 2  # below the lower lid: unmoved
 
 
-class Recorder(FrameProcessor):
-    def __init__(self) -> None:
-        super().__init__()
-        self.seen: list[tuple[float, Frame]] = []
-
-    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
-        await super().process_frame(frame, direction)
-        self.seen.append((time.monotonic(), frame))
-        await self.push_frame(frame, direction)
-
-
 async def test_the_portrait_speaks_in_sync_and_an_interruption_shuts_its_mouth_at_once(
     photo_dir: Path,
 ) -> None:
@@ -247,7 +235,7 @@ async def test_the_portrait_speaks_in_sync_and_an_interruption_shuts_its_mouth_a
         TTSAudioRawFrame(speech[i : i + chunk].tobytes(), RATE, 1, context_id="c")
         for i in range(0, len(speech), chunk)
     ]
-    recorder = Recorder()
+    recorder = FrameLog()
     avatar = LocalAvatar(width=W, height=H, fps=FPS, face=face)
     await run_test(
         Pipeline([avatar, recorder]),
@@ -331,7 +319,7 @@ async def test_the_lips_follow_the_tts_phonemes_when_it_gives_them(portrait: Por
     ]
     from pipecat.frames.frames import TTSTextFrame
 
-    recorder = Recorder()
+    recorder = FrameLog()
     avatar = LocalAvatar(width=W, height=H, fps=FPS, face=portrait, spoken_words=words)
     await run_test(
         Pipeline([avatar, recorder]),

@@ -3,8 +3,6 @@ turn is over, and nothing of a withdrawn one ever does."""
 
 from __future__ import annotations
 
-import time
-
 from pipecat.frames.frames import (
     EagerEndOfTurnCancelFrame,
     Frame,
@@ -18,23 +16,19 @@ from pipecat.frames.frames import (
 )
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.processors.aggregators.llm_context import LLMContext
-from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+from pipecat.processors.frame_processor import FrameDirection
 from pipecat.tests.utils import SleepFrame, run_test
 
 from localagent.call.speculation import LLMPassGate, SpeculationTap, SpeculativeHold
+from localagent.testing.frames import FrameLog
 
 
-class Heard(FrameProcessor):
+class Heard(FrameLog):
     """What gets past the hold (the avatar would play it), with when."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.frames: list[tuple[float, Frame]] = []
-
-    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
-        await super().process_frame(frame, direction)
-        self.frames.append((time.monotonic(), frame))
-        await self.push_frame(frame, direction)
+    @property
+    def frames(self) -> list[tuple[float, Frame]]:
+        return self.seen
 
     def answer(self) -> list[Frame]:
         kinds = (TTSAudioRawFrame, TTSTextFrame, LLMFullResponseStartFrame)

@@ -13,6 +13,8 @@ import bisect
 from dataclasses import dataclass
 from typing import Any
 
+from localagent.call.phonemes import timed_phonemes
+
 __all__ = ["Viseme", "VisemeTrack", "viseme_of", "viseme_track"]
 
 
@@ -73,22 +75,15 @@ class VisemeTrack:
 
 def viseme_track(chunks: list[Any]) -> VisemeTrack | None:
     """The track of Piper AudioChunks with alignments; None when they have none."""
+    timed = timed_phonemes(chunks)
+    if not timed:
+        return None
+    rate = float(chunks[0].sample_rate)
     starts: list[float] = []
     shapes: list[Viseme] = []
-    offset = 0
-    for chunk in chunks:
-        alignments = chunk.phoneme_alignments
-        samples = len(chunk.audio_int16_bytes) // 2
-        total = sum(int(a.num_samples) for a in alignments or [])
-        if not alignments or total <= 0:
-            return None
-        scale = samples / total  # alignments count model samples; the audio is the truth
-        at = float(offset)
-        for a in alignments:
-            shape = viseme_of(a.phoneme)
-            if shape is not None or a.phoneme in " ,.;:!?":
-                starts.append(at / chunk.sample_rate)
-                shapes.append(shape or _REST)
-            at += int(a.num_samples) * scale
-        offset += samples
+    for p in timed:
+        shape = viseme_of(p.phoneme)
+        if shape is not None or p.phoneme in " ,.;:!?":
+            starts.append(p.start / rate)
+            shapes.append(shape or _REST)
     return VisemeTrack(starts, shapes) if starts else None

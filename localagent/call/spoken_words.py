@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from pipecat.frames.frames import TTSTextFrame
 
 from localagent.avatar.visemes import VisemeTrack
+from localagent.call.phonemes import timed_phonemes
 
 if TYPE_CHECKING:
     from piper import PiperVoice
@@ -109,25 +110,19 @@ def word_ends(voice: PiperVoice, text: str, chunks: list[Any]) -> WordEnds | Non
 
 def _phonetic_words(chunks: list[Any]) -> list[tuple[int, int]] | None:
     """Each word as the voice spoke it: (its number of sounds, the sample it ends at)."""
+    timed = timed_phonemes(chunks)
+    if timed is None:
+        return None
     spoken: list[tuple[int, int]] = []
-    offset = 0
-    for chunk in chunks:
-        alignments = chunk.phoneme_alignments
-        samples = len(chunk.audio_int16_bytes) // 2
-        total = sum(int(a.num_samples) for a in alignments or [])
-        if not alignments or total <= 0:
-            return None
-        scale = samples / total  # alignments count model samples; the audio is the truth
-        at, sounds = float(offset), 0
-        for a in alignments:
-            if a.phoneme == " " and sounds:
-                spoken.append((sounds, round(at)))
-                sounds = 0
-            at += int(a.num_samples) * scale
-            sounds += a.phoneme not in _NOT_SOUNDS
-        offset += samples
-        if sounds:
-            spoken.append((sounds, offset))  # the last word ends with the chunk's audio
+    sounds = 0
+    for p in timed:
+        if p.phoneme == " " and sounds:
+            spoken.append((sounds, round(p.start)))
+            sounds = 0
+        sounds += p.phoneme not in _NOT_SOUNDS
+        if p.chunk_end is not None and sounds:
+            spoken.append((sounds, p.chunk_end))  # the last word ends with the chunk's audio
+            sounds = 0
     return spoken
 
 
