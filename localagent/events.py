@@ -25,6 +25,7 @@ __all__ = [
     "SessionEnded",
     "RecorderStatus",
     "ServiceFault",
+    "ServiceHealth",
     "SessionStarted",
     "StateChanged",
     "TavusAudioSent",
@@ -141,6 +142,16 @@ class ServiceFault(Event):
     service: str  # "LLM", "STT", "TTS", or the processor's name
     error: str
     apology: str = ""  # what the avatar said about it, if anything
+
+
+@dataclass(frozen=True)
+class ServiceHealth(Event):
+    """A service's health as it changes (Ollama down, then up again): what it is, the fix."""
+
+    service: str  # "LLM"
+    ok: bool
+    detail: str
+    fix: str = ""
 
 
 @dataclass(frozen=True)

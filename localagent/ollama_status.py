@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import aiohttp
 
-__all__ = ["OllamaStatus", "load_model", "probe_ollama"]
+from localagent.events import EventBus, ServiceHealth
+
+__all__ = ["OllamaStatus", "describe", "load_model", "probe_ollama", "watch_ollama"]
 
 
 @dataclass(frozen=True)
@@ -75,3 +78,40 @@ async def load_model(host: str, model: str, timeout_s: float = 300.0) -> float |
     except (aiohttp.ClientError, TimeoutError, ValueError):
         return None
     return loop.time() - started
+
+
+def describe(status: OllamaStatus, host: str, model: str) -> str:
+    """The LLM's line in the TUI's services panel."""
+    where = host.removeprefix("http://").removeprefix("https://")
+    line = f"Ollama {model} @ {where}"
+    return line if status.ok else f"DOWN {line}: {status.problem}"
+
+
+async def watch_ollama(
+    host: str,
+    model: str,
+    bus: EventBus,
+    first: OllamaStatus | None = None,
+    interval_s: float = 5.0,
+    on_change: Callable[[OllamaStatus], None] | None = None,
+) -> None:
+    """Ask Ollama every `interval_s` and publish its health whenever it changes, so the
+    cockpit shows Ollama coming back (or going away) without a call."""
+    last = first
+    while True:
+        await asyncio.sleep(interval_s)
+        status = await probe_ollama(host, model, timeout_s=min(2.0, interval_s))
+        if last is not None and (status.ok, status.problem) == (last.ok, last.problem):
+            continue
+        last = status
+        if on_change is not None:
+            on_change(status)
+        bus.publish(
+            ServiceHealth(
+                "",
+                service="LLM",
+                ok=status.ok,
+                detail=describe(status, host, model),
+                fix=status.fix,
+            )
+        )

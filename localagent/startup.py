@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
+from localagent.ollama_status import OllamaStatus, describe
 from localagent.privacy.redact import redact
 from localagent.recorder import Recorder, RecorderHealth
 from localagent.settings import Settings
@@ -104,11 +105,9 @@ def _face(state: AppState) -> str:
 
 def _services(state: AppState) -> dict[str, str]:
     s, e = state.settings, state.runtime.engines
-    ollama = state.ollama
-    host = s.ollama_host.removeprefix("http://").removeprefix("https://")
-    llm = f"Ollama {s.llm_model} @ {host}"
+    ollama = state.ollama or OllamaStatus(ok=True)
     return {
-        "LLM": llm if ollama is None or ollama.ok else f"DOWN {llm}: {ollama.problem}",
+        "LLM": describe(ollama, s.ollama_host, s.llm_model),
         "STT": f"whisper {e.whisper_model.name} {e.whisper_device}/{e.whisper_compute_type}",
         "TTS": f"Piper {e.piper_voice.name}",
         "turn": e.turn_stop.describe(),
@@ -118,6 +117,11 @@ def _services(state: AppState) -> dict[str, str]:
 
 
 async def run_app(settings: Settings, *, use_tui: bool, log_level: str) -> None:
+    early: list[tuple[str, str]] = []  # start-up's lines, for the TUI's log panel
+    if use_tui:
+        from localagent.tui.messages import log_line
+
+        logger.add(lambda m: early.append(log_line(m.record)), level=log_level.upper())
     state, recorder = await build_state(settings)
     server, url = make_server(state)
 
@@ -129,7 +133,7 @@ async def run_app(settings: Settings, *, use_tui: bool, log_level: str) -> None:
 
     try:
         if use_tui:
-            await _run_tui(state, server, url, log_level)
+            await _run_tui(state, server, url, log_level, early)
         else:
             announcer = asyncio.create_task(announce())
             try:
@@ -141,7 +145,12 @@ async def run_app(settings: Settings, *, use_tui: bool, log_level: str) -> None:
             recorder.close()
 
 
-def make_tui(state: AppState, server: Any, url: Callable[[], str]) -> LocalAgentApp:
+def make_tui(
+    state: AppState,
+    server: Any,
+    url: Callable[[], str],
+    early_log: list[tuple[str, str]] | None = None,
+) -> LocalAgentApp:
     """The TUI app, serving `server` inside its own event loop until asked to quit."""
     from localagent.controls import AppControls
     from localagent.tui.app import LocalAgentApp
@@ -167,6 +176,8 @@ def make_tui(state: AppState, server: Any, url: Callable[[], str]) -> LocalAgent
         bus=state.runtime.bus,
         controls=AppControls(state),
         services=_services(state),
+        fixes={"LLM": state.ollama.fix} if state.ollama and not state.ollama.ok else {},
+        early_log=early_log,
         serve=serve,
         shutdown=stop,
     )
@@ -206,8 +217,14 @@ def _write_stderr(message: str) -> None:
     sys.stderr.write(redact(message))
 
 
-async def _run_tui(state: AppState, server: Any, url: Callable[[], str], log_level: str) -> None:
-    app = make_tui(state, server, url)
+async def _run_tui(
+    state: AppState,
+    server: Any,
+    url: Callable[[], str],
+    log_level: str,
+    early_log: list[tuple[str, str]],
+) -> None:
+    app = make_tui(state, server, url, early_log)
     logger.remove()
     logger.add(app.log_sink, level=log_level.upper(), diagnose=False)
     try:

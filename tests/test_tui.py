@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
@@ -21,6 +22,7 @@ from localagent.events import (
     FunctionCalled,
     NodeEntered,
     ServiceFault,
+    ServiceHealth,
     SessionStarted,
     StateChanged,
     Turn,
@@ -304,3 +306,71 @@ def test_runs_in_tmux_and_quits_cleanly(fake_ollama: ThreadedFakeOllama, tmp_pat
         assert not Path(f"/proc/{pid}").exists(), "localagent still running after q"
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+
+
+async def test_services_follow_the_llms_health_with_the_fix_in_full() -> None:
+    app, bus = _demo_app()
+    fix = "start Ollama (`ollama serve`) or set OLLAMA_HOST; then `ollama pull llama3.2:3b`"
+    async with app.run_test(size=(120, 40)) as pilot:
+        down = "DOWN Ollama llama3.2:3b @ 127.0.0.1:11434: Ollama is not reachable."
+        bus.publish(ServiceHealth("", service="LLM", ok=False, detail=down, fix=fix))
+        await pilot.pause(0.2)
+        services = app.query_one("#services")
+        shown = str(services.render())
+        assert down in shown and f"fix: {fix}" in shown
+        assert services.region.height >= shown.count("\n") + 3  # nothing cut off at 120x40
+        bus.publish(
+            ServiceHealth("", service="LLM", ok=True, detail="Ollama llama3.2:3b @ 127.0.0.1:11434")
+        )
+        await pilot.pause(0.2)
+        shown = str(services.render())
+        assert "DOWN" not in shown and "fix:" not in shown and "LLM: Ollama llama3.2:3b" in shown
+
+
+async def test_ollama_coming_back_is_published(fake_ollama: ThreadedFakeOllama) -> None:
+    from localagent.events import EventBus as Bus
+    from localagent.ollama_status import OllamaStatus, watch_ollama
+
+    bus, seen = Bus(), []
+    bus.subscribe(seen.append)
+    was_down = OllamaStatus(ok=False, problem="Ollama is not reachable.")
+    model = fake_ollama.server.models[0]
+    task = asyncio.create_task(watch_ollama(fake_ollama.url, model, bus, was_down, interval_s=0.1))
+    for _ in range(50):
+        if seen:
+            break
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(0.5)  # and only once: the health did not change again
+    task.cancel()
+    assert len(seen) == 1 and seen[0].ok and seen[0].service == "LLM", seen
+
+
+async def test_the_log_panel_starts_with_what_start_up_logged() -> None:
+    app = LocalAgentApp(
+        url="http://127.0.0.1:7860/",
+        bus=EventBus(),
+        controls=FakeControls(),
+        services={},
+        early_log=[
+            ("12:00:00 INFO    flow 'helpdesk' loaded", "INFO"),
+            ("12:00:01 WARNING x", "WARNING"),
+        ],
+    )
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("l")
+        await pilot.pause(0.1)
+        assert "flow 'helpdesk' loaded" in _text(app.query_one("#log", RichLog))
+
+
+async def test_each_calls_latency_rows_start_under_its_own_line() -> None:
+    app, bus = _demo_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        _demo_events(bus)
+        bus.publish(SessionStarted("ffeeddccbbaa", flow="booking", avatar="local"))
+        await pilot.pause(0.3)
+        table = app.query_one("#latency-table", DataTable)
+        labels = [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
+        assert labels[0] == "call a1b2c3" and labels[-1] == "call ffeedd", labels
+        assert labels[1].endswith("*")  # the greeting, explained in the legend
+        assert "* the greeting" in str(app.query_one("#latency-legend").render())
+        assert "s ┘ v2v of turns 1-2" in str(app.query_one("#latency-axis-bottom").render())

@@ -10,14 +10,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from rich.text import Text
+from textual import events
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer, Header, RichLog, Static
 
 from localagent.events import Event, EventBus
-from localagent.privacy.redact import redact
-from localagent.tui.messages import BusEvent, LogLine
+from localagent.tui.messages import BusEvent, LogLine, log_line
 from localagent.tui.panels import (
     EgressPanel,
     FlowPanel,
@@ -33,6 +33,10 @@ HELP = (
     "r restart the live call's flow   h hang up the live call   l show/hide the log   "
     "? this help"
 )
+
+
+_LEVEL_STYLES = {"WARNING": "yellow", "ERROR": "bold red"}
+COMPACT_BELOW_ROWS = 32  # shorter terminals leave out the chart and the legend
 
 
 class Controls(Protocol):
@@ -55,12 +59,18 @@ class LocalAgentApp(App[None]):
         border: round $primary; padding: 0 1;
     }
     FlowPanel { height: 1fr; min-height: 6; }
-    ServicesPanel { height: auto; max-height: 9; }
+    ServicesPanel { height: auto; max-height: 16; overflow-y: auto; }
     EgressPanel { height: auto; max-height: 6; }
     LatencyPanel { height: 1fr; min-height: 8; }
     #latency-table { height: 1fr; }
     #latency-summary { height: 1; }
     #latency-chart { height: 2; }
+    #latency-axis-top, #latency-axis-bottom { height: 1; color: $text-muted; }
+    #latency-legend { height: auto; color: $text-muted; }
+    /* A short terminal (80x24): the table and the transcript first. */
+    Screen.compact #latency-legend, Screen.compact #latency-axis-top,
+    Screen.compact #latency-axis-bottom, Screen.compact #latency-chart { display: none; }
+    Screen.compact ServicesPanel { max-height: 8; }
     TranscriptPanel { height: 1fr; }
     #log { height: 10; display: none; }
     #log.shown { display: block; }
@@ -81,6 +91,8 @@ class LocalAgentApp(App[None]):
         bus: EventBus,
         controls: Controls,
         services: dict[str, str],
+        fixes: dict[str, str] | None = None,
+        early_log: list[tuple[str, str]] | None = None,
         serve: Callable[[], Awaitable[None]] | None = None,
         shutdown: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
@@ -89,6 +101,8 @@ class LocalAgentApp(App[None]):
         self._bus = bus
         self._controls = controls
         self._services = services
+        self._fixes = fixes or {}
+        self._early_log = early_log if early_log is not None else []
         self._serve = serve
         self._on_quit = shutdown
         self._unsubscribe: Callable[[], None] | None = None
@@ -112,7 +126,7 @@ class LocalAgentApp(App[None]):
         with Horizontal(id="top"):
             with Vertical(id="left"):
                 yield FlowPanel(flow_name, nodes, id="flow")
-                yield ServicesPanel(dict(self._services), id="services")
+                yield ServicesPanel(dict(self._services), dict(self._fixes), id="services")
                 yield EgressPanel(id="egress")
             with Vertical(id="right"):
                 yield LatencyPanel(id="latency")
@@ -122,9 +136,15 @@ class LocalAgentApp(App[None]):
 
     def on_mount(self) -> None:
         self.sub_title = self.url
+        log = self.query_one("#log", RichLog)
+        for text, level in self._early_log:  # what was logged before the TUI was up
+            log.write(Text(text, style=_LEVEL_STYLES.get(level, "")))
         self._unsubscribe = self._bus.subscribe(self._from_bus)
         if self._serve is not None:
             self.run_worker(self._serve(), name="server", exclusive=True)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.screen.set_class(event.size.height < COMPACT_BELOW_ROWS, "compact")
 
     def _from_bus(self, event: Event) -> None:
         # Called wherever the bus publishes (the event loop, or a socket hook's thread).
@@ -135,14 +155,12 @@ class LocalAgentApp(App[None]):
             self.query_one(panel).handle(message.event)  # type: ignore[attr-defined]
 
     def on_log_line(self, message: LogLine) -> None:
-        style = {"WARNING": "yellow", "ERROR": "bold red"}.get(message.level, "")
+        style = _LEVEL_STYLES.get(message.level, "")
         self.query_one("#log", RichLog).write(Text(message.text, style=style))
 
     def log_sink(self, message: Any) -> None:
         """A loguru sink that shows records in the Log panel."""
-        record = message.record
-        text = redact(f"{record['time']:%H:%M:%S} {record['level'].name:<7} {record['message']}")
-        self.post_message(LogLine(text, record["level"].name))
+        self.post_message(LogLine(*log_line(message.record)))
 
     async def action_quit_app(self) -> None:
         self.notify("Stopping: ending calls…", timeout=2)

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual.message import Message
 
 from localagent.events import Event
+from localagent.privacy.redact import redact
+
+
+def log_line(record: Any) -> tuple[str, str]:
+    """A loguru record as the Log panel shows it (secrets redacted), and its level."""
+    text = f"{record['time']:%H:%M:%S} {record['level'].name:<7} {record['message']}"
+    return redact(text), record["level"].name
 
 
 class BusEvent(Message):

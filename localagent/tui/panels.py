@@ -21,6 +21,7 @@ from localagent.events import (
     NodeEntered,
     RecorderStatus,
     ServiceFault,
+    ServiceHealth,
     SessionEnded,
     SessionStarted,
     StateChanged,
@@ -95,8 +96,9 @@ class FlowPanel(Static):
         if self.last_call:
             c = self.last_call
             text.append("\nlast call: ", style="bold")
+            # In full, wrapped: a cut result hides what the flow decided on.
             text.append(
-                f"{c.name}({_short(dict(c.arguments), 40)}) = {_short(c.result, 50)}",
+                f"{c.name}({_short(dict(c.arguments), 400)}) = {_short(c.result, 600)}",
                 style="" if c.accepted else "red",
             )
         self.update(text)
@@ -109,17 +111,30 @@ class LatencyPanel(Vertical):
     COLUMNS = ("time", "v2v", "VAD", "STT", "turn", "LLM", "tools", "TTS", "avatar")
     FIGURES = ("voice_to_voice", *(f for f in LATENCY_FIGURES if f != "voice_to_voice"))
 
+    LEGEND = (
+        "v2v voice-to-voice · VAD stop wait · STT · turn: end-of-turn wait · LLM first token · "
+        "TTS first audio · avatar to output · * the greeting, timed from connect"
+    )
+
     def compose(self) -> ComposeResult:
         self.border_title = "Latency (s)"
         yield DataTable(id="latency-table", zebra_stripes=True, cursor_type="none")
         yield Static("no turns yet", id="latency-summary")
+        yield Static("", id="latency-axis-top")
         yield Sparkline([], id="latency-chart")
+        yield Static("", id="latency-axis-bottom")
+        yield Static(self.LEGEND, id="latency-legend")
 
     def on_mount(self) -> None:
         self.query_one(DataTable).add_columns(*self.COLUMNS)
         self.turns: list[TurnLatency] = []
 
     def handle(self, event: Event) -> None:
+        if isinstance(event, SessionStarted):  # one call's rows apart from the last's
+            table = self.query_one(DataTable)
+            label = Text(f"call {event.session_id[:6]}", style="bold")
+            table.add_row(label, *([Text("─" * 4, style="dim")] * (len(self.COLUMNS) - 1)))
+            return
         if not isinstance(event, TurnLatency):
             return
         self.turns.append(event)
@@ -137,7 +152,14 @@ class LatencyPanel(Vertical):
                 f"voice-to-voice p50 {s['median']:.2f}  p95 {s['p95']:.2f}  max {s['max']:.2f}"
                 f"  ({len(spoken)} turns; STT p50 {p50_stt:.2f})"
             )
-            self.query_one(Sparkline).data = spoken[-40:]
+            shown = spoken[-40:]
+            self.query_one(Sparkline).data = shown
+            # The chart's axes: its top and bottom in seconds, and which turns it spans.
+            self.query_one("#latency-axis-top", Static).update(f"{max(shown):.2f} s ┐")
+            first = len(spoken) - len(shown) + 1
+            self.query_one("#latency-axis-bottom", Static).update(
+                f"{min(shown):.2f} s ┘ v2v of turns {first}-{len(spoken)}, oldest left"
+            )
 
 
 class TranscriptPanel(RichLog):
@@ -165,12 +187,15 @@ class TranscriptPanel(RichLog):
 class ServicesPanel(Static):
     """Connected browsers, the live avatar, and what each model service runs on."""
 
-    def __init__(self, services: dict[str, str], **kwargs: Any) -> None:
+    def __init__(
+        self, services: dict[str, str], fixes: dict[str, str] | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.border_title = "Session and services"
         self.services = services
         self.sessions: dict[str, str] = {}  # id -> live avatar
         self.faults: list[ServiceFault] = []  # the latest few, newest last
+        self.fixes: dict[str, str] = dict(fixes or {})  # service -> what to do, while down
 
     def on_mount(self) -> None:
         self.refresh_view()
@@ -186,12 +211,14 @@ class ServicesPanel(Static):
             self.sessions.pop(event.session_id, None)
         elif isinstance(event, RecorderStatus):
             self.services["recorder"] = event.description
+        elif isinstance(event, ServiceHealth):
+            self.services[event.service] = event.detail
+            if event.ok:
+                self.fixes.pop(event.service, None)
+            else:
+                self.fixes[event.service] = event.fix
         else:
             return
-        self.refresh_view()
-
-    def set_service(self, name: str, value: str) -> None:
-        self.services[name] = value
         self.refresh_view()
 
     def refresh_view(self) -> None:
@@ -203,6 +230,9 @@ class ServicesPanel(Static):
             text.append(f"\n{name}: ", style="bold")
             down = value.startswith(("DOWN", "CANNOT"))
             text.append(value, style="red" if down else "")
+            if fix := self.fixes.get(name):
+                text.append("\n  fix: ", style="bold")
+                text.append(fix)
         for fault in self.faults:
             text.append(f"\n{_clock(fault.at)} {fault.service} fault: ", style="bold red")
             text.append(_short(fault.error, 70))

@@ -35,7 +35,7 @@ from localagent.avatar.portraits import MAX_UPLOAD_BYTES
 from localagent.avatar.stage import avatar_kind
 from localagent.call.call import Call
 from localagent.call.registry import CallLimitReached, CallRegistry
-from localagent.ollama_status import OllamaStatus, probe_ollama
+from localagent.ollama_status import OllamaStatus, probe_ollama, watch_ollama
 from localagent.privacy.egress import egress_counts
 from localagent.recorder import Recorder
 from localagent.runtime import Runtime
@@ -171,6 +171,19 @@ def create_app(state: AppState) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        s = state.settings
+
+        def changed(status: OllamaStatus) -> None:
+            state.ollama = status
+
+        watch = asyncio.create_task(
+            watch_ollama(
+                s.ollama_host, s.llm_model, state.runtime.bus, state.ollama, on_change=changed
+            ),
+            name="ollama-watch",
+        )
+        state.tasks.add(watch)
+        watch.add_done_callback(state.tasks.discard)
         yield
         await state.calls.close_all("server stopped")
         for task in list(state.tasks):
