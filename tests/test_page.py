@@ -330,3 +330,79 @@ async def test_page_sets_a_photo_that_the_next_call_shows(
             finally:
                 await browser.close()
     assert not page_errors, page_errors
+
+
+async def test_page_states_before_and_after_a_call_at_desktop_and_phone_sizes(
+    app: AppProcess, tmp_path: Path
+) -> None:
+    from playwright.async_api import async_playwright
+
+    from localagent.testing.portraits import no_face
+
+    faceless = no_face(tmp_path)
+    page_errors: list[str] = []
+    async with async_playwright() as pw:
+        browser = await launch_chromium(pw)
+        try:
+            page = await browser.new_page(viewport={"width": 1280, "height": 800})
+            page.on("pageerror", lambda e: page_errors.append(str(e)))
+            await page.goto(app.url + "/")
+            # Before a call: the avatar's face at rest, and what to do.
+            poster = await page.evaluate(
+                """async () => { const r = await fetch(document.querySelector('#avatar').poster);
+                return [r.status, r.headers.get('content-type'), (await r.blob()).size]; }"""
+            )
+            assert poster[0] == 200 and poster[1] == "image/jpeg" and poster[2] > 10_000, poster
+            assert "Press Connect" in (await page.text_content("#stage-note") or "")
+            await page.wait_for_function(
+                "document.querySelector('#avatar').readyState === 0", timeout=5_000
+            )
+            await page.screenshot(path=str(artifacts(tmp_path) / "poster-1280x800.png"))
+            # A banner lies over the top of the stage: the footer stays on screen, the
+            # lower part of the face (the mouth) stays clear.
+            await page.set_input_files("#photo", str(faceless))
+            await page.wait_for_function(
+                "document.querySelector('#banner .msg').textContent.includes('cannot be')",
+                timeout=30_000,
+            )
+            footer = await page.eval_on_selector("footer", "e => e.getBoundingClientRect().bottom")
+            banner = await page.eval_on_selector("#banner", "e => e.getBoundingClientRect().bottom")
+            stage = await page.eval_on_selector(
+                ".stage", "e => { const r = e.getBoundingClientRect(); return [r.top, r.bottom]; }"
+            )
+            assert footer <= 800 and banner < stage[0] + 0.4 * (stage[1] - stage[0]), (
+                footer,
+                banner,
+                stage,
+            )
+            # During the call the note goes; after it, the face at rest again, no old captions.
+            await page.click("#connect")
+            await page.wait_for_function(
+                "document.querySelector('#state').dataset.kind === 'ready'", timeout=60_000
+            )
+            assert await page.is_hidden("#stage-note")
+            await page.wait_for_function(
+                "document.querySelector('#captions').textContent.includes('Avatar:')",
+                timeout=30_000,
+            )
+            await hang_up(page)
+            assert "The call ended" in (await page.text_content("#stage-note") or "")
+            assert await page.is_visible("#stage-note")
+            assert (await page.text_content("#captions") or "") == ""
+            assert await page.evaluate("document.querySelector('#avatar').srcObject === null")
+            await page.screenshot(path=str(artifacts(tmp_path) / "ended-1280x800.png"))
+            # A phone: the face spans the width, the captions go under it.
+            await page.set_viewport_size({"width": 390, "height": 844})
+            await page.wait_for_timeout(300)
+            screen = await page.eval_on_selector(
+                ".screen",
+                "e => { const r = e.getBoundingClientRect(); return [r.width, r.bottom]; }",
+            )
+            captions_top = await page.eval_on_selector(
+                "#captions", "e => e.getBoundingClientRect().top"
+            )
+            assert screen[0] >= 380 and captions_top >= screen[1] - 1, (screen, captions_top)
+            await page.screenshot(path=str(artifacts(tmp_path) / "phone-390x844.png"))
+        finally:
+            await browser.close()
+    assert not page_errors, page_errors

@@ -16,6 +16,7 @@ import numpy as np
 from loguru import logger
 from PIL import Image, UnidentifiedImageError
 
+from localagent.avatar.face import Face
 from localagent.avatar.landmarks import FaceLandmarks, PortraitError, cache_path, load_portrait
 from localagent.avatar.portrait import Portrait
 from localagent.web.guard import UPLOADS
@@ -40,6 +41,7 @@ class Portraits:
         self._configured = configured
         self.current: LoadedPortrait | None = None
         self.problem: PortraitError | None = None  # why a configured photo is not shown
+        self._poster: tuple[tuple[Path | None, int, int], bytes] | None = None
 
     def load(self) -> None:
         """The configured photo, else the one last chosen on the page, else none."""
@@ -102,6 +104,22 @@ class Portraits:
         self.current, self.problem = None, None
         if self._configured is not None:
             self._use(self._configured, chosen_on_page=False)
+
+    def poster(self, width: int, height: int) -> bytes:
+        """The avatar at rest as a JPEG: what the page shows before and after a call."""
+        key = (self.current.path if self.current else None, width, height)
+        if self._poster is not None and self._poster[0] == key:
+            return self._poster[1]
+        face = self.face(width, height)
+        if face is not None:
+            rest = face.frame
+        else:
+            drawn = Face(width, height).render(0.0, 0.0, 0, 0)
+            rest = np.frombuffer(drawn, np.uint8).reshape(height, width, 3)
+        out = io.BytesIO()
+        Image.fromarray(rest).save(out, "JPEG", quality=85)
+        self._poster = key, out.getvalue()
+        return self._poster[1]
 
     def describe(self) -> dict[str, object]:
         if self.current is None:

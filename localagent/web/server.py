@@ -20,7 +20,7 @@ from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pipecat.transports.smallwebrtc.request_handler import (
     IceCandidate,
@@ -267,6 +267,15 @@ def create_app(state: AppState) -> FastAPI:
         except PortraitError as e:
             raise HTTPException(422, f"{e.message} Fix: {e.fix}." if e.fix else e.message) from None
         return state.runtime.portraits.describe()
+
+    @app.get("/api/avatar-poster")
+    async def avatar_poster() -> Response:
+        """The local avatar's face at rest, for the page's video before a call."""
+        s = state.settings
+        picture = await asyncio.to_thread(
+            state.runtime.portraits.poster, s.avatar_width, s.avatar_height
+        )
+        return Response(picture, media_type="image/jpeg", headers={"Cache-Control": "no-cache"})
 
     @app.delete("/api/avatar-image")
     async def forget_portrait() -> dict[str, Any]:

@@ -36,7 +36,9 @@ function setState(text, kind = "") {
   document.body.dataset.state = kind || text;
 }
 
-function showBanner(message, fix = "", kind = "error", retry = null) {
+// A banner says what happened and what to do in words; the raw error, when there is one,
+// waits behind "details".
+function showBanner(message, fix = "", kind = "error", retry = null, details = "") {
   banner.hidden = !message;
   banner.className = kind;
   banner.querySelector(".msg").textContent = message || "";
@@ -44,6 +46,24 @@ function showBanner(message, fix = "", kind = "error", retry = null) {
   const button = banner.querySelector(".retry");
   button.hidden = !retry;
   button.onclick = retry;
+  const more = banner.querySelector(".details");
+  more.hidden = !details;
+  more.open = false;
+  more.querySelector("code").textContent = details || "";
+}
+
+const stageNote = $("stage-note");
+const FIRST_NOTE = stageNote.innerHTML;
+function showStageNote(html) {
+  stageNote.hidden = !html;
+  stageNote.innerHTML = html || "";
+}
+
+// Before a call and after one: the avatar's face at rest, not a black box.
+function showPoster(fresh = false) {
+  video.srcObject = null;
+  if (fresh) video.poster = `/api/avatar-poster?t=${Date.now()}`;
+  video.load();
 }
 
 // What getUserMedia's refusals mean, in words, with what the user can do about each.
@@ -160,8 +180,11 @@ function onServerMessage(msg) {
       tools: "say again what you need; if it keeps happening, try a larger model (--llm-model)",
     };
     showBanner(
-      `${what[msg.service] || msg.service} failed on that turn: ${msg.error}. The call goes on.`,
+      `${what[msg.service] || msg.service} failed on that turn. The call goes on.`,
       fixes[msg.service] || "see the terminal running localagent",
+      "error",
+      null,
+      String(msg.error || ""),
     );
   }
 }
@@ -234,6 +257,7 @@ async function connect() {
   // (the bot may already be talking) calls again too.
   sessionStorage.setItem(CALL_KEY, "on");
   setState("connecting", "connecting");
+  showStageNote("Connecting…");
   mediaManager = new LocalMediaManager();
   if (micSelect.value) mediaManager._selectedMic = { deviceId: micSelect.value };
   // The microphone first, here: the client's own device set-up loses a refusal (the page
@@ -244,6 +268,7 @@ async function connect() {
     mediaManager = null;
     setWanted(false);
     setState("no microphone", "error");
+    showStageNote(FIRST_NOTE);
     banner.dataset.source = "call";
     const [message, fix] = microphoneProblem(err) || [`The microphone failed: ${err?.message || err}.`, "check the browser's microphone settings, then press Retry"];
     showBanner(message, fix, "error", () => { showBanner(""); connect(); });
@@ -272,7 +297,9 @@ async function connect() {
         connectBtn.textContent = wanted ? "Cancel" : "Connect";
         connectBtn.disabled = false;
         muteBtn.disabled = true;
-        video.srcObject = null;
+        showPoster();
+        captions.replaceChildren(); // the last call's words do not linger over the next
+        showStageNote(wanted ? "Reconnecting…" : "The call ended. Press <b>Connect</b> to call again.");
         liveAvatar = null;
         showNode(null);
         client = null;
@@ -298,6 +325,7 @@ async function connect() {
     setState("disconnected", "error");
     banner.dataset.source = "call";
     client = null;
+    showStageNote(wanted ? "Reconnecting…" : FIRST_NOTE);
     const denied = microphoneProblem(err);
     // A reload's or a blip's own earlier call may still be closing: busy is only final
     // when the user asked for a new call.
@@ -312,7 +340,7 @@ async function connect() {
       scheduleReconnect();
     } else {
       setWanted(false);
-      showBanner(`Could not connect: ${err?.message || err}`, "check the terminal running localagent");
+      showBanner("Could not connect to localagent.", "check the terminal running localagent", "error", null, String(err?.message || err));
     }
     connectBtn.textContent = wanted ? "Cancel" : "Connect";
     connectBtn.disabled = false;
@@ -373,6 +401,7 @@ $("photo").addEventListener("change", async (event) => {
       return;
     }
     showFace(body);
+    if (!(client && client.connected)) showPoster(true);
     const when = client && client.connected ? "from the next call" : "when you connect";
     showBanner(`The avatar will be your photo ${when}.`, "", "info");
   } catch (err) {
@@ -386,6 +415,7 @@ $("drawn-face").addEventListener("click", async () => {
   const res = await fetch("/api/avatar-image", { method: "DELETE" });
   if (res.ok) {
     showFace(await res.json());
+    if (!(client && client.connected)) showPoster(true);
     showBanner("The photo is forgotten: the next call uses the drawn face.", "", "info");
   }
 });
