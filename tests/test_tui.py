@@ -33,7 +33,7 @@ from localagent.startup import build_state, make_server, make_tui
 from localagent.testing.caller import Caller
 from localagent.testing.fake_ollama import Reply, ThreadedFakeOllama, ToolCall
 from localagent.tui.app import LocalAgentApp
-from localagent.tui.panels import FlowPanel
+from localagent.tui.panels import FlowPanel, LatencyPanel
 
 
 def _text(log: RichLog) -> str:
@@ -73,9 +73,13 @@ async def test_tui_follows_a_real_call(
             transcript = _text(app.query_one("#transcript", RichLog))
             assert "printer" in transcript.lower() and "Ada from the help desk" in transcript
             table = app.query_one("#latency-table", DataTable)
-            assert table.row_count >= 2  # the greeting and the spoken turn
-            row = table.get_row_at(table.row_count - 1)
-            assert float(row[1]) > 0.2  # voice-to-voice of the spoken turn, in seconds
+            rows = [table.get_row_at(i) for i in range(table.row_count)]
+            turns = [r for r in rows if not str(r[0]).startswith("call ")]
+            assert len(turns) == 2 and len(rows) == 3  # the call's line, greeting, turn
+            assert float(turns[-1][1]) > 0.2  # voice-to-voice of the spoken turn, in seconds
+            # The turn called a tool: its time is in the tools column, not the avatar's.
+            timed = app.query_one(LatencyPanel).turns[-1]
+            assert timed.tools > 0.0 and timed.avatar < 0.1, timed
             summary = str(app.query_one("#latency-summary").render())
             assert "voice-to-voice p50" in summary
             # r: the live call goes back to the flow's first node, state emptied.
