@@ -17,6 +17,7 @@ __all__ = [
     "LATENCY_FIGURES",
     "LATENCY_LABELS",
     "AvatarChanged",
+    "CallActivity",
     "EgressSeen",
     "Event",
     "EventBus",
@@ -142,6 +143,16 @@ class ServiceFault(Event):
     service: str  # "LLM", "STT", "TTS", or the processor's name
     error: str
     apology: str = ""  # what the avatar said about it, if anything
+
+
+@dataclass(frozen=True)
+class CallActivity(Event):
+    """A live call's audio levels (0..1, loudest of the last moment) and who has the turn."""
+
+    call: str
+    caller: float
+    bot: float
+    state: str  # "listening" | "thinking" | "speaking" | "idle"
 
 
 @dataclass(frozen=True)

@@ -17,12 +17,14 @@ import pytest
 from textual.widgets import DataTable, RichLog
 
 from localagent.events import (
+    CallActivity,
     EgressSeen,
     EventBus,
     FunctionCalled,
     NodeEntered,
     ServiceFault,
     ServiceHealth,
+    SessionEnded,
     SessionStarted,
     StateChanged,
     Turn,
@@ -54,6 +56,10 @@ async def test_tui_follows_a_real_call(
     state, recorder = await build_state(settings)
     server, url = make_server(state)
     app = make_tui(state, server, url)
+    activity: list[CallActivity] = []
+    state.runtime.bus.subscribe(
+        lambda e: activity.append(e) if isinstance(e, CallActivity) else None
+    )
     async with app.run_test(size=(120, 40)) as pilot:
         for _ in range(200):
             if not app.url.endswith(":0/"):
@@ -82,6 +88,13 @@ async def test_tui_follows_a_real_call(
             assert timed.tools > 0.0 and timed.avatar < 0.1, timed
             summary = str(app.query_one("#latency-summary").render())
             assert "voice-to-voice p50" in summary
+            # The meters heard both sides, and the turn went listening, thinking, speaking.
+            states = [a.state for a in activity]
+            assert {"listening", "thinking", "speaking"} <= set(states), set(states)
+            assert max(a.caller for a in activity) > 0.4 and max(a.bot for a in activity) > 0.4
+            assert states.index("thinking", states.index("listening")) < len(states) - 1
+            bar = str(app.query_one("#activity").render())
+            assert bar.startswith("caller ") and " bot " in bar and "call " in bar
             # r: the live call goes back to the flow's first node, state emptied.
             await pilot.press("r")
             for _ in range(50):
@@ -378,3 +391,18 @@ async def test_each_calls_latency_rows_start_under_its_own_line() -> None:
         assert labels[1].endswith("*")  # the greeting, explained in the legend
         assert "* the greeting" in str(app.query_one("#latency-legend").render())
         assert "s ┘ v2v of turns 1-2" in str(app.query_one("#latency-axis-bottom").render())
+
+
+async def test_the_activity_bar_shows_levels_and_who_has_the_turn() -> None:
+    app, bus = _demo_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        bus.publish(CallActivity("", call="a1b2c3d4e5f6", caller=0.5, bot=0.0, state="listening"))
+        await pilot.pause(0.1)
+        bar = str(app.query_one("#activity").render())
+        assert "caller ▮▮▮▮▮▮▯▯▯▯▯▯" in bar and "bot ▯▯▯▯" in bar and "● listening" in bar
+        bus.publish(CallActivity("", call="a1b2c3d4e5f6", caller=0.0, bot=1.0, state="speaking"))
+        await pilot.pause(0.1)
+        assert "bot ▮▮▮▮▮▮▮▮▮▮▮▮" in str(app.query_one("#activity").render())
+        bus.publish(SessionEnded("a1b2c3d4e5f6", reason="hung up"))
+        await pilot.pause(0.1)
+        assert str(app.query_one("#activity").render()) == "no call"

@@ -25,6 +25,7 @@ from pipecat.transports.smallwebrtc.transport import SmallWebRTCTransport
 
 from localagent.avatar.stage import AvatarStage, create_avatar_stage
 from localagent.avatar.video_out import AvatarVideoOut
+from localagent.call.activity import ActivityObserver
 from localagent.call.latency import create_latency_observer
 from localagent.call.services import create_llm, create_stt, create_tts, create_vad
 from localagent.call.speculation import SpeculationTap, SpeculativeHold
@@ -119,7 +120,7 @@ def build_pipeline(
             enable_metrics=True,
         ),
         idle_timeout_secs=None,
-        observers=[create_latency_observer(bus, call_id)],
+        observers=[create_latency_observer(bus, call_id), ActivityObserver(bus, call_id)],
         rtvi_observer_params=PAGE_RTVI_MESSAGES,
     )
     flow_manager = ObservedFlowManager(

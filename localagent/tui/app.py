@@ -19,6 +19,7 @@ from textual.widgets import Footer, Header, RichLog, Static
 from localagent.events import Event, EventBus
 from localagent.tui.messages import BusEvent, LogLine, log_line
 from localagent.tui.panels import (
+    ActivityBar,
     EgressPanel,
     FlowPanel,
     LatencyPanel,
@@ -52,6 +53,7 @@ class LocalAgentApp(App[None]):
     CSS = """
     Screen { layout: vertical; }
     #url { height: 1; padding: 0 1; background: $boost; }
+    #activity { height: 1; padding: 0 1; }
     #top { height: 1fr; }
     #left { width: 2fr; }
     #right { width: 3fr; }
@@ -123,6 +125,7 @@ class LocalAgentApp(App[None]):
         flow_name, nodes = self._controls.current_flow()
         yield Header()
         yield Static(self._url_text(), id="url")
+        yield ActivityBar(id="activity")
         with Horizontal(id="top"):
             with Vertical(id="left"):
                 yield FlowPanel(flow_name, nodes, id="flow")
@@ -151,7 +154,7 @@ class LocalAgentApp(App[None]):
         self.post_message(BusEvent(event))
 
     def on_bus_event(self, message: BusEvent) -> None:
-        for panel in ("#flow", "#latency", "#transcript", "#services", "#egress"):
+        for panel in ("#activity", "#flow", "#latency", "#transcript", "#services", "#egress"):
             self.query_one(panel).handle(message.event)  # type: ignore[attr-defined]
 
     def on_log_line(self, message: LogLine) -> None:

@@ -15,6 +15,7 @@ from textual.widgets import DataTable, RichLog, Sparkline, Static
 from localagent.events import (
     LATENCY_FIGURES,
     AvatarChanged,
+    CallActivity,
     EgressSeen,
     Event,
     FunctionCalled,
@@ -31,7 +32,50 @@ from localagent.events import (
 )
 from localagent.stats import summarize
 
-__all__ = ["EgressPanel", "FlowPanel", "LatencyPanel", "ServicesPanel", "TranscriptPanel"]
+__all__ = [
+    "ActivityBar",
+    "EgressPanel",
+    "FlowPanel",
+    "LatencyPanel",
+    "ServicesPanel",
+    "TranscriptPanel",
+]
+
+_STATES = {
+    "listening": ("● listening", "bold cyan"),
+    "thinking": ("● thinking", "bold yellow"),
+    "speaking": ("● speaking", "bold green"),
+    "idle": ("○ idle", "dim"),
+}
+
+
+def _meter(level: float, width: int = 12) -> str:
+    filled = round(max(0.0, min(1.0, level)) * width)
+    return "▮" * filled + "▯" * (width - filled)
+
+
+class ActivityBar(Static):
+    """The live call's audio levels, caller and bot, and who has the turn."""
+
+    def on_mount(self) -> None:
+        self.call: str | None = None
+        self.update(Text("no call", style="dim"))
+
+    def handle(self, event: Event) -> None:
+        if isinstance(event, CallActivity):
+            self.call = event.call
+            label, style = _STATES.get(event.state, (event.state, ""))
+            text = Text("caller ", style="bold")
+            text.append(_meter(event.caller), style="cyan")
+            text.append("   bot ", style="bold")
+            text.append(_meter(event.bot), style="green")
+            text.append("   ")
+            text.append(label, style=style)
+            text.append(f"   call {event.call[:6]}", style="dim")
+            self.update(text)
+        elif isinstance(event, SessionEnded) and event.session_id == self.call:
+            self.call = None
+            self.update(Text("no call", style="dim"))
 
 
 def _clock(ts: float) -> str:
