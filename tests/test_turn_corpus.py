@@ -21,7 +21,7 @@ def test_a_turn_knows_its_pauses_and_its_end() -> None:
 
 def test_the_noisy_room_keeps_its_noise_past_the_end() -> None:
     u = speak(PIPER_ROOM, "short answer", ["Yes."])
-    after = u.pcm[int(u.ends_at * RATE) :]
+    after = u.pcm[round(u.ends_at * RATE) :]
     assert len(after) == RATE and 50 < np.sqrt(np.mean(after.astype(float) ** 2)) < 3000
 
 
