@@ -104,7 +104,7 @@ def encoders(face: Drawable, speech: np.ndarray, fps: int, size: tuple[int, int]
     from localagent.avatar.video_encoder import Vp8Encoder
 
     width, height = size
-    motion = Motion(fps, float(getattr(face, "face_width", 230.0)))
+    motion = Motion(fps, face.face_width)
     step = RATE // fps
     pictures = [
         np.frombuffer(face.draw(motion.step(speech[i : i + step].tobytes(), RATE, False)), np.uint8)
@@ -143,7 +143,7 @@ def cpu_rows(face: Drawable, speech: np.ndarray, fps: int, size: tuple[int, int]
     from localagent.avatar.video_encoder import Vp8Encoder
 
     width, height = size
-    motion = Motion(fps, float(getattr(face, "face_width", 230.0)))
+    motion = Motion(fps, face.face_width)
     step = RATE // fps
     encoder = Vp8Encoder()
     draw_ms: list[float] = []

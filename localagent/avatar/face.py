@@ -30,6 +30,7 @@ class Face:
         s = height / 720.0
         cx, cy = self._canvas_w // 2, self._canvas_h // 2 - int(30 * s)
         self._s, self._cx, self._cy = s, cx, cy
+        self.face_width = 230.0 * s  # what the shared motions are sized for, at this scale
 
         base = self._draw_base()
         self._canvas = np.asarray(base, dtype=np.uint8).copy()  # the frame being drawn

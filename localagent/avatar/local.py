@@ -50,6 +50,8 @@ HUSH_LIMIT_S = 4.0
 class Drawable(Protocol):
     """A face that draws a frame for a pose: the drawn `Face` or a `Portrait`."""
 
+    face_width: float  # pixels: the motions are scaled to it
+
     def draw(self, pose: Pose) -> bytes: ...
 
 
@@ -83,7 +85,7 @@ class LocalAvatar(FrameProcessor):
         self._spoken_words = spoken_words
         self._sentence_bytes = 0  # audio queued since the last text frame
         self._face: Drawable = face if face is not None else Face(width, height)
-        self._motion = Motion(fps, face_width=float(getattr(face, "face_width", 230.0)))
+        self._motion = Motion(fps, face_width=self._face.face_width)
         self._listening = False
         self._size = (width, height)
         self._fps = fps

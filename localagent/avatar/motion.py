@@ -66,6 +66,7 @@ class Motion:
         self._attention = 0.0  # eases in while the caller speaks
         self._talking = 0.0  # eases in while the bot speaks
         self._nod_at = -10.0
+        self._next_nod = 0.0  # while listening, the next nod is due then
         self._last = Pose()
 
     def close_mouth(self) -> None:
@@ -106,8 +107,9 @@ class Motion:
         self._gaze += (self._gaze_to - self._gaze) * 0.5
 
         self._attention += ((1.0 if listening else 0.0) - self._attention) * 0.06
-        if listening and t - self._nod_at > self._rng.uniform(2.2, 4.0):
+        if listening and t >= self._next_nod:
             self._nod_at = t
+            self._next_nod = t + self._rng.uniform(2.2, 4.0)
         nod_t = t - self._nod_at
         nod = 2.5 * math.sin(nod_t / 0.5 * math.pi) if 0 <= nod_t < 0.5 else 0.0
         if self._frame % 2 == 0 and not audio and not self._jaw and not blink and not listening:

@@ -230,7 +230,7 @@ class FakeCallClient:
 
             face = Portrait(*load_portrait(self.room.portrait), width, height)
         fps = self.room.video_fps
-        motion = Motion(fps, float(getattr(face, "face_width", 230.0)))
+        motion = Motion(fps, face.face_width)
         while not self._stop.wait(1.0 / fps):
             stop_after = self.room.stop_video_after_s
             if stop_after is not None and time.monotonic() - self._joined_at > stop_after:
