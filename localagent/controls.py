@@ -37,6 +37,13 @@ class AppControls:
         call = self._state.calls.newest_live()
         return call is not None and await call.restart_flow()
 
+    def toggle_bot_mute(self) -> bool | None:
+        """Mute or unmute the newest live call's bot: its new state, None with no call."""
+        call = self._state.calls.newest_live()
+        if call is None or not call.mute_bot(not call.bot_muted):
+            return None
+        return call.bot_muted
+
     async def hang_up(self) -> bool:
         """End the newest live call, as if the browser had left."""
         call = self._state.calls.newest_live()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from loguru import logger
@@ -22,16 +22,20 @@ __all__ = [
     "Event",
     "EventBus",
     "FunctionCalled",
+    "LLMExchange",
     "NodeEntered",
     "SessionEnded",
     "RecorderStatus",
     "ServiceFault",
     "ServiceHealth",
+    "ServiceMetric",
     "SessionStarted",
     "StateChanged",
     "TavusAudioSent",
     "Turn",
     "TurnLatency",
+    "event_from_dict",
+    "event_to_dict",
 ]
 
 
@@ -179,6 +183,37 @@ class AvatarChanged(Event):
     reason: str
 
 
+@dataclass(frozen=True)
+class LLMExchange(Event):
+    """One LLM inference: what was sent, what came back, and what it cost.
+
+    Tool results are not in it (they come after the reply ends); `FunctionCalled` carries
+    them, and the cockpit joins the two by tool call id, name and arguments.
+    """
+
+    index: int  # 1, 2, ... within the call
+    messages: tuple[Mapping[str, Any], ...]  # the whole context sent, system prompt first
+    tools: tuple[str, ...]  # the functions offered
+    reply: str
+    tool_calls: tuple[Mapping[str, Any], ...]  # {"id", "name", "arguments"}
+    tokens_in: int | None  # None: the server did not report usage
+    tokens_out: int | None
+    ttfb: float | None  # seconds to the first token, None when none came
+    duration: float  # seconds from the request to the end of the reply
+    speculative: bool = False  # asked before the turn was judged over (issue 17)
+    complete: bool = True  # False: cut short (an interruption, a withdrawn speculation)
+
+
+@dataclass(frozen=True)
+class ServiceMetric(Event):
+    """One of pipecat's per-service metrics: time to first byte, or processing time."""
+
+    service: str  # "STT", "LLM", "TTS", or the processor's name
+    metric: str  # "ttfb" | "processing"
+    seconds: float
+    model: str | None = None
+
+
 Subscriber = Callable[[Event], None]
 
 
@@ -198,3 +233,45 @@ class EventBus:
                 subscriber(event)
             except Exception:
                 logger.opt(exception=True).error(f"event subscriber failed on {event.kind}")
+
+
+def event_to_dict(event: Event) -> dict[str, Any]:
+    """An event as JSON-able data, with its kind: the session record's and the stream's form."""
+    return {"kind": event.kind, **asdict(event)}
+
+
+def event_from_dict(data: Mapping[str, Any]) -> Event | None:
+    """The event back from `event_to_dict` (or a recorded row); None for an unknown kind."""
+    cls = _KINDS.get(str(data.get("kind")))
+    if cls is None:
+        return None
+    names = {f.name for f in fields(cls)}
+    values = {k: v for k, v in data.items() if k in names}
+    values.setdefault("session_id", "")
+    try:
+        return cls(**values)
+    except TypeError:  # a row from an older version, missing a field
+        return None
+
+
+_KINDS: dict[str, type[Event]] = {
+    cls.__name__: cls
+    for cls in (
+        SessionStarted,
+        SessionEnded,
+        Turn,
+        NodeEntered,
+        FunctionCalled,
+        StateChanged,
+        TurnLatency,
+        TavusAudioSent,
+        EgressSeen,
+        ServiceFault,
+        CallActivity,
+        ServiceHealth,
+        RecorderStatus,
+        AvatarChanged,
+        LLMExchange,
+        ServiceMetric,
+    )
+}

@@ -18,8 +18,10 @@ from localagent.events import (
     AvatarChanged,
     Event,
     FunctionCalled,
+    LLMExchange,
     NodeEntered,
     ServiceFault,
+    ServiceMetric,
     SessionEnded,
     SessionStarted,
     StateChanged,
@@ -63,6 +65,8 @@ _RECORDED = (
     TavusAudioSent,
     AvatarChanged,
     ServiceFault,
+    LLMExchange,
+    ServiceMetric,
 )
 
 

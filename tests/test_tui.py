@@ -21,9 +21,11 @@ from localagent.events import (
     EgressSeen,
     EventBus,
     FunctionCalled,
+    LLMExchange,
     NodeEntered,
     ServiceFault,
     ServiceHealth,
+    ServiceMetric,
     SessionEnded,
     SessionStarted,
     StateChanged,
@@ -35,6 +37,8 @@ from localagent.startup import build_state, make_server, make_tui
 from localagent.testing.caller import Caller
 from localagent.testing.fake_ollama import Reply, ThreadedFakeOllama, ToolCall
 from localagent.tui.app import LocalAgentApp
+from localagent.tui.llm_panel import LLMPanel
+from localagent.tui.metrics_panel import MetricsPanel
 from localagent.tui.panels import FlowPanel, LatencyPanel
 
 
@@ -95,6 +99,31 @@ async def test_tui_follows_a_real_call(
             assert states.index("thinking", states.index("listening")) < len(states) - 1
             bar = str(app.query_one("#activity").render())
             assert bar.startswith("caller ") and " bot " in bar and "call " in bar
+            # Each inference in the LLM turns view: the greeting, the tool call, the answer,
+            # with the fake server's reported tokens and the tool's result joined in.
+            # A speculative ask withdrawn (it wanted a tool) shows as cut short.
+            llm = app.query_one(LLMPanel)
+            done = [r for r in llm.rows if r.exchange.complete]
+            cut = [r for r in llm.rows if not r.exchange.complete]
+            assert all(r.exchange.speculative for r in cut), [r.exchange for r in cut]
+            assert [bool(r.exchange.tool_calls) for r in done] == [False, True, False]
+            assert all(r.exchange.tokens_in and r.exchange.tokens_out for r in done)
+            tool_row = done[1]
+            assert tool_row.results[0][1], tool_row.results  # joined in, accepted
+            assert tool_row.exchange.tool_calls[0]["arguments"] == {
+                "summary": "printer will not print"
+            }
+            sent = [m["content"] for m in done[2].exchange.messages if m["role"] == "user"]
+            assert any("printer" in str(c).lower() for c in sent)
+            # pipecat's per-service metrics reached the service times view.
+            metrics = app.query_one("#metrics", MetricsPanel).values
+            assert ("LLM", "ttfb") in metrics and ("TTS", "ttfb") in metrics, metrics.keys()
+            # m: the live call's bot is muted (its audio becomes silence), m again: back.
+            [live] = state.calls.live()
+            await pilot.press("m")
+            assert live.bot_muted and "BOT MUTED" in str(app.query_one("#activity").render())
+            await pilot.press("m")
+            assert not live.bot_muted
             # r: the live call goes back to the flow's first node, state emptied.
             await pilot.press("r")
             for _ in range(50):
@@ -138,6 +167,9 @@ class FakeControls:
     async def hang_up(self) -> bool:
         return False
 
+    def toggle_bot_mute(self) -> bool | None:
+        return None
+
 
 def _demo_events(bus: EventBus) -> None:
     """A recorded-looking call at fixed times, so snapshots do not change."""
@@ -166,6 +198,26 @@ def _demo_events(bus: EventBus) -> None:
             at=t0 + 2,
         ),
         Turn(sid, role="user", text="A table for four under Maria, please.", at=t0 + 6),
+        LLMExchange(
+            sid,
+            index=2,
+            messages=(
+                {"role": "system", "content": "You take bookings for Trattoria Locale."},
+                {"role": "assistant", "content": "Hello, Trattoria Locale."},
+                {"role": "user", "content": "A table for four under Maria, please."},
+            ),
+            tools=("record_name",),
+            reply="",
+            tool_calls=({"id": "call_1", "name": "record_name", "arguments": {"name": "Maria"}},),
+            tokens_in=412,
+            tokens_out=18,
+            ttfb=0.14,
+            duration=0.31,
+            at=t0 + 6.4,
+        ),
+        ServiceMetric(sid, service="STT", metric="processing", seconds=0.34, at=t0 + 6),
+        ServiceMetric(sid, service="LLM", metric="ttfb", seconds=0.14, at=t0 + 6.2),
+        ServiceMetric(sid, service="TTS", metric="ttfb", seconds=0.08, at=t0 + 6.8),
         FunctionCalled(
             sid,
             node="greet",
@@ -190,6 +242,21 @@ def _demo_events(bus: EventBus) -> None:
             voice_to_voice=0.93,
             at=t0 + 7,
         ),
+        LLMExchange(
+            sid,
+            index=3,
+            messages=({"role": "system", "content": "Ask for the party size."},),
+            tools=("record_party_size",),
+            reply="Thank you Maria. How many people?",
+            tool_calls=(),
+            tokens_in=455,
+            tokens_out=9,
+            ttfb=0.12,
+            duration=0.2,
+            at=t0 + 6.9,
+        ),
+        ServiceMetric(sid, service="LLM", metric="ttfb", seconds=0.12, at=t0 + 6.9),
+        ServiceMetric(sid, service="TTS", metric="ttfb", seconds=0.09, at=t0 + 7),
         Turn(sid, role="assistant", text="Thank you Maria. How many people?", at=t0 + 7),
         TurnLatency(
             sid,
@@ -240,12 +307,16 @@ def utc() -> Iterator[None]:
     time.tzset()
 
 
-@pytest.mark.parametrize("size", [(120, 40), (80, 24)])
-def test_main_screen_snapshot(snap_compare: Any, size: tuple[int, int], utc: None) -> None:
+@pytest.mark.parametrize("view", ["1", "2", "3"])  # latency, LLM turns, service times
+@pytest.mark.parametrize("size", [(120, 40), (80, 24), (200, 60)])
+def test_main_screen_snapshot(
+    snap_compare: Any, size: tuple[int, int], view: str, utc: None
+) -> None:
     app, bus = _demo_app()
 
     async def feed(pilot: Any) -> None:
         _demo_events(bus)
+        await pilot.press(view)
         await pilot.pause(0.3)
 
     assert snap_compare(app, terminal_size=size, run_before=feed)

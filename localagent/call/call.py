@@ -157,6 +157,18 @@ class Call:
         logger.info(f"session {self.id}: flow restarted")
         return True
 
+    def mute_bot(self, muted: bool) -> bool:
+        """Silence (or give back) the bot's voice; False if the call has no pipeline yet."""
+        if self._parts is None or self.ending:
+            return False
+        self._parts.bot_mute.muted = muted
+        logger.info(f"session {self.id}: bot {'muted' if muted else 'unmuted'}")
+        return True
+
+    @property
+    def bot_muted(self) -> bool:
+        return self._parts is not None and self._parts.bot_mute.muted
+
     async def _run(self, connection: SmallWebRTCConnection) -> None:
         settings, bus = self.runtime.settings, self.runtime.bus
         runner_task: asyncio.Task[None] | None = None

@@ -26,7 +26,10 @@ from pipecat.transports.smallwebrtc.transport import SmallWebRTCTransport
 from localagent.avatar.stage import AvatarStage, create_avatar_stage
 from localagent.avatar.video_out import AvatarVideoOut
 from localagent.call.activity import ActivityObserver
+from localagent.call.bot_mute import BotMute
 from localagent.call.latency import create_latency_observer
+from localagent.call.llm_exchanges import LLMExchangeObserver
+from localagent.call.service_metrics import ServiceMetricsObserver
 from localagent.call.services import create_llm, create_stt, create_tts, create_vad
 from localagent.call.speculation import SpeculationTap, SpeculativeHold
 from localagent.call.spoken_words import SpokenWords
@@ -59,6 +62,7 @@ class CallPipeline:
     video_out: AvatarVideoOut
     llm: FrameProcessor
     tool_guard: ToolLoopGuard
+    bot_mute: BotMute
     services: dict[int, str]  # id(processor) -> "LLM" | "STT" | "TTS", for error reports
     turn_counts: TurnCounts
 
@@ -90,6 +94,7 @@ def build_pipeline(
     tts = create_tts(engines, spoken_words, hold)
     video_out = AvatarVideoOut(connection)
     tool_guard = ToolLoopGuard(limit=settings.tool_call_limit)
+    bot_mute = BotMute()
     vad = create_vad(engines)
     strategies = turn_strategies(
         settings, engines.turn_stop, avatar.hush, vad, speculate=settings.speculate
@@ -106,6 +111,7 @@ def build_pipeline(
         llm,
         tool_guard,
         tts,
+        bot_mute,
         hold,
         avatar.processor,
         video_out,
@@ -118,9 +124,15 @@ def build_pipeline(
             audio_in_sample_rate=AUDIO_IN_RATE,
             audio_out_sample_rate=AUDIO_OUT_RATE,
             enable_metrics=True,
+            enable_usage_metrics=True,  # tokens in and out, for the cockpit's LLM turns
         ),
         idle_timeout_secs=None,
-        observers=[create_latency_observer(bus, call_id), ActivityObserver(bus, call_id)],
+        observers=[
+            create_latency_observer(bus, call_id),
+            ActivityObserver(bus, call_id),
+            LLMExchangeObserver(bus, call_id, llm),
+            ServiceMetricsObserver(bus, call_id),
+        ],
         rtvi_observer_params=PAGE_RTVI_MESSAGES,
     )
     flow_manager = ObservedFlowManager(
@@ -141,6 +153,7 @@ def build_pipeline(
         video_out=video_out,
         llm=llm,
         tool_guard=tool_guard,
+        bot_mute=bot_mute,
         services={id(llm): "LLM", id(stt): "STT", id(tts): "TTS"},
         turn_counts=TurnCounts.of(strategies),
     )

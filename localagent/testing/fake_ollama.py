@@ -216,6 +216,18 @@ class FakeOllama(LoopbackServer):
                     }
                 )
             await send({}, "tool_calls" if reply.tool_calls else "stop")
+            if (body.get("stream_options") or {}).get("include_usage"):
+                # As Ollama does: one last chunk with no choices and the usage.
+                usage = _usage(body, sent_tokens=len(_tokens(reply.text)))
+                final = {
+                    "id": "chatcmpl-fake",
+                    "object": "chat.completion.chunk",
+                    "created": created,
+                    "model": model,
+                    "choices": [],
+                    "usage": usage,
+                }
+                await response.write(f"data: {json.dumps(final)}\n\n".encode())
             await response.write(b"data: [DONE]\n\n")
             await response.write_eof()
         except ConnectionResetError:
@@ -287,6 +299,16 @@ class FakeOllama(LoopbackServer):
                 "capabilities": ["completion", "tools"] if self.tools else ["completion"],
             }
         )
+
+
+def _usage(body: dict[str, Any], sent_tokens: int) -> dict[str, int]:
+    """Token counts the way a server reports them; the prompt's counted as words, roughly."""
+    prompt = sum(len(str(m.get("content") or "").split()) + 4 for m in body.get("messages", []))
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": sent_tokens,
+        "total_tokens": prompt + sent_tokens,
+    }
 
 
 def _tokens(text: str) -> list[str]:

@@ -13,11 +13,13 @@ from rich.text import Text
 from textual import events
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
-from textual.widgets import Footer, Header, RichLog, Static
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Footer, Header, RichLog, Static, TabbedContent, TabPane
 
-from localagent.events import Event, EventBus
+from localagent.events import Event, EventBus, SessionStarted
+from localagent.tui.llm_panel import LLMPanel
 from localagent.tui.messages import BusEvent, LogLine, log_line
+from localagent.tui.metrics_panel import MetricsPanel
 from localagent.tui.panels import (
     ActivityBar,
     EgressPanel,
@@ -26,18 +28,24 @@ from localagent.tui.panels import (
     ServicesPanel,
     TranscriptPanel,
 )
+from localagent.tui.session_screen import SessionScreen
 
 __all__ = ["Controls", "LocalAgentApp"]
 
 HELP = (
     "q quit (ends calls and Tavus conversations)   f next flow (for the next call)   "
-    "r restart the live call's flow   h hang up the live call   l show/hide the log   "
+    "r restart the live call's flow   h hang up the live call   m mute/unmute the bot   "
+    "s the live (or last) session in full   1-4 latency / LLM turns / service times / flow   "
+    "tab next panel   z zoom the focused panel (again: back)   l show/hide the log   "
     "? this help"
 )
 
 
 _LEVEL_STYLES = {"WARNING": "yellow", "ERROR": "bold red"}
 COMPACT_BELOW_ROWS = 32  # shorter terminals leave out the chart and the legend
+NARROW_BELOW_COLUMNS = 100  # narrower ones move the flow and services into a tab
+WIDE_FROM_COLUMNS = 160  # wider ones put the transcript beside the views
+TALL_FROM_ROWS = 50  # taller ones show the log and a taller chart
 
 
 class Controls(Protocol):
@@ -46,6 +54,7 @@ class Controls(Protocol):
     def switch_flow(self, name: str) -> tuple[str, list[str]]: ...
     async def restart_flow(self) -> bool: ...
     async def hang_up(self) -> bool: ...
+    def toggle_bot_mute(self) -> bool | None: ...
 
 
 class LocalAgentApp(App[None]):
@@ -57,33 +66,56 @@ class LocalAgentApp(App[None]):
     #top { height: 1fr; }
     #left { width: 2fr; }
     #right { width: 3fr; }
-    FlowPanel, ServicesPanel, EgressPanel, LatencyPanel, TranscriptPanel, #log {
-        border: round $primary; padding: 0 1;
-    }
+    #views { height: 1fr; }
+    #views ContentSwitcher, #views TabPane { height: 1fr; padding: 0; }
+    .panel { border: round $primary; padding: 0 1; }
+    .panel:focus-within { border: round $accent; }
+    #log { border: round $primary; padding: 0 1; }
     FlowPanel { height: 1fr; min-height: 6; }
     ServicesPanel { height: auto; max-height: 16; overflow-y: auto; }
     EgressPanel { height: auto; max-height: 6; }
-    LatencyPanel { height: 1fr; min-height: 8; }
+    LatencyPanel, LLMPanel, MetricsPanel { height: 1fr; }
     #latency-table { height: 1fr; }
     #latency-summary { height: 1; }
     #latency-chart { height: 2; }
     #latency-axis-top, #latency-axis-bottom { height: 1; color: $text-muted; }
     #latency-legend { height: auto; color: $text-muted; }
+    #llm-summary { height: auto; }
+    #llm-table { height: 1fr; min-height: 4; }
+    #llm-detail { height: 2fr; border-top: solid $primary-darken-2; }
     /* A short terminal (80x24): the table and the transcript first. */
     Screen.compact #latency-legend, Screen.compact #latency-axis-top,
     Screen.compact #latency-axis-bottom, Screen.compact #latency-chart { display: none; }
     Screen.compact ServicesPanel { max-height: 8; }
+    /* A narrow one: the flow and the services are a tab of their own. */
+    Screen.narrow #left { display: none; }
+    #tab-flow FlowPanel { height: auto; min-height: 6; }
+    /* A wide one: the transcript beside the views; a tall one: the log, a taller chart. */
+    Screen.wide #right { layout: horizontal; width: 4fr; }
+    Screen.wide #views { width: 3fr; height: 1fr; }
+    Screen.wide TranscriptPanel { width: 2fr; height: 1fr; }
+    Screen.tall #latency-chart { height: 5; }
+    #metrics-side { display: none; height: auto; max-height: 12; }
+    Screen.tall #metrics-side { display: block; }
     TranscriptPanel { height: 1fr; }
     #log { height: 10; display: none; }
     #log.shown { display: block; }
+    Screen.tall #log { height: 14; }
     """
     BINDINGS = [
         Binding("q", "quit_app", "Quit"),
         Binding("f", "next_flow", "Next flow"),
         Binding("r", "restart_flow", "Restart flow"),
         Binding("h", "hang_up", "Hang up"),
+        Binding("m", "mute_bot", "Mute bot"),
+        Binding("s", "session_detail", "Session"),
+        Binding("z", "zoom", "Zoom"),
         Binding("l", "toggle_log", "Log"),
         Binding("question_mark", "help", "Help"),
+        Binding("1", "view('tab-latency')", "Latency", show=False),
+        Binding("2", "view('tab-llm')", "LLM turns", show=False),
+        Binding("3", "view('tab-metrics')", "Service times", show=False),
+        Binding("4", "view('tab-flow')", "Flow", show=False),
     ]
 
     def __init__(
@@ -108,6 +140,9 @@ class LocalAgentApp(App[None]):
         self._serve = serve
         self._on_quit = shutdown
         self._unsubscribe: Callable[[], None] | None = None
+        self.sessions: dict[str, list[Event]] = {}  # each session's events, for its detail
+        self.newest_session: str | None = None
+        self._log_placed = False
 
     def set_url(self, url: str) -> None:
         """The address once the server is listening (it differs with --port 0)."""
@@ -125,15 +160,37 @@ class LocalAgentApp(App[None]):
         flow_name, nodes = self._controls.current_flow()
         yield Header()
         yield Static(self._url_text(), id="url")
-        yield ActivityBar(id="activity")
+        yield ActivityBar(id="activity", classes="handler")
         with Horizontal(id="top"):
             with Vertical(id="left"):
-                yield FlowPanel(flow_name, nodes, id="flow")
-                yield ServicesPanel(dict(self._services), dict(self._fixes), id="services")
-                yield EgressPanel(id="egress")
+                yield FlowPanel(flow_name, nodes, id="flow", classes="panel")
+                yield ServicesPanel(
+                    dict(self._services), dict(self._fixes), id="services", classes="panel"
+                )
+                yield EgressPanel(id="egress", classes="panel")
+                # A tall terminal has room for the service times here too.
+                yield MetricsPanel(id="metrics-side", classes="panel")
             with Vertical(id="right"):
-                yield LatencyPanel(id="latency")
-                yield TranscriptPanel(id="transcript", wrap=True, markup=False, min_width=20)
+                with TabbedContent(id="views", initial="tab-latency"):
+                    with TabPane("1 Latency", id="tab-latency"):
+                        yield LatencyPanel(id="latency", classes="panel")
+                    with TabPane("2 LLM turns", id="tab-llm"):
+                        yield LLMPanel(id="llm", classes="panel")
+                    with TabPane("3 Service times", id="tab-metrics"):
+                        yield MetricsPanel(id="metrics", classes="panel")
+                    # The left column's panels again, for a terminal too narrow for it.
+                    with TabPane("4 Flow", id="tab-flow"), VerticalScroll():
+                        yield FlowPanel(flow_name, nodes, id="flow-tab", classes="panel")
+                        yield ServicesPanel(
+                            dict(self._services),
+                            dict(self._fixes),
+                            id="services-tab",
+                            classes="panel",
+                        )
+                        yield EgressPanel(id="egress-tab", classes="panel")
+                yield TranscriptPanel(
+                    id="transcript", wrap=True, markup=False, min_width=20, classes="panel"
+                )
         yield RichLog(id="log", wrap=True, max_lines=2000, min_width=20)
         yield Footer()
 
@@ -147,15 +204,37 @@ class LocalAgentApp(App[None]):
             self.run_worker(self._serve(), name="server", exclusive=True)
 
     def on_resize(self, event: events.Resize) -> None:
-        self.screen.set_class(event.size.height < COMPACT_BELOW_ROWS, "compact")
+        width, height = event.size
+        self.screen.set_class(height < COMPACT_BELOW_ROWS, "compact")
+        self.screen.set_class(width < NARROW_BELOW_COLUMNS, "narrow")
+        self.screen.set_class(width >= WIDE_FROM_COLUMNS, "wide")
+        self.screen.set_class(height >= TALL_FROM_ROWS, "tall")
+        if height >= TALL_FROM_ROWS and not self._log_placed:
+            self.query_one("#log").add_class("shown")  # room for it: shown, l still hides it
+        self._log_placed = True
+        tabs = self.query_one("#views", TabbedContent)
+        if width < NARROW_BELOW_COLUMNS:
+            tabs.show_tab("tab-flow")
+        else:
+            if tabs.active == "tab-flow":
+                tabs.active = "tab-latency"
+            tabs.hide_tab("tab-flow")
 
     def _from_bus(self, event: Event) -> None:
         # Called wherever the bus publishes (the event loop, or a socket hook's thread).
         self.post_message(BusEvent(event))
 
     def on_bus_event(self, message: BusEvent) -> None:
-        for panel in ("#activity", "#flow", "#latency", "#transcript", "#services", "#egress"):
-            self.query_one(panel).handle(message.event)  # type: ignore[attr-defined]
+        self.show_event(message.event)
+
+    def show_event(self, event: Event) -> None:
+        """Every panel sees every event; each takes what it shows."""
+        if event.session_id:
+            self.sessions.setdefault(event.session_id, []).append(event)
+            if isinstance(event, SessionStarted):
+                self.newest_session = event.session_id
+        for panel in self.query(".panel, .handler"):
+            panel.handle(event)  # type: ignore[attr-defined]
 
     def on_log_line(self, message: LogLine) -> None:
         style = _LEVEL_STYLES.get(message.level, "")
@@ -190,7 +269,8 @@ class LocalAgentApp(App[None]):
         except Exception as e:
             self.notify(str(e), title="Cannot switch flow", severity="error")
             return
-        self.query_one(FlowPanel).set_flow(name, nodes)
+        for panel in self.query(FlowPanel):
+            panel.set_flow(name, nodes)
         self.notify(f"The next call uses the flow '{name}'.")
 
     async def action_restart_flow(self) -> None:
@@ -204,3 +284,35 @@ class LocalAgentApp(App[None]):
             self.notify("Hung up the live call.")
         else:
             self.notify("No live call to hang up.", severity="warning")
+
+    def action_view(self, tab: str) -> None:
+        tabs = self.query_one("#views", TabbedContent)
+        if tab == "tab-flow" and not self.screen.has_class("narrow"):
+            self.query_one("#flow").focus()  # the flow is on screen already, at the left
+            return
+        tabs.active = tab
+
+    def action_zoom(self) -> None:
+        """The focused panel fills the screen (tab moves the focus), or back again."""
+        if self.screen.maximized is not None:
+            self.screen.minimize()
+        elif self.focused is not None:
+            self.screen.maximize(self.focused)
+        else:
+            self.notify("Press tab to focus a panel first, then z.")
+
+    def action_mute_bot(self) -> None:
+        muted = self._controls.toggle_bot_mute()
+        if muted is None:
+            self.notify("No live call to mute.", severity="warning")
+            return
+        self.query_one(ActivityBar).muted = muted
+        self.notify(
+            "The bot is muted: the caller hears silence." if muted else "The bot is unmuted."
+        )
+
+    def action_session_detail(self) -> None:
+        if self.newest_session is None:
+            self.notify("No session yet.", severity="warning")
+            return
+        self.push_screen(SessionScreen(self.newest_session, self.sessions[self.newest_session]))

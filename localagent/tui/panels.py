@@ -57,6 +57,8 @@ def _meter(level: float, width: int = 12) -> str:
 class ActivityBar(Static):
     """The live call's audio levels, caller and bot, and who has the turn."""
 
+    muted = False  # the bot's voice, as the cockpit set it
+
     def on_mount(self) -> None:
         self.call: str | None = None
         self.update(Text("no call", style="dim"))
@@ -71,10 +73,12 @@ class ActivityBar(Static):
             text.append(_meter(event.bot), style="green")
             text.append("   ")
             text.append(label, style=style)
+            if self.muted:
+                text.append("   BOT MUTED (m)", style="bold red")
             text.append(f"   call {event.call[:6]}", style="dim")
             self.update(text)
         elif isinstance(event, SessionEnded) and event.session_id == self.call:
-            self.call = None
+            self.call, self.muted = None, False
             self.update(Text("no call", style="dim"))
 
 
@@ -89,6 +93,9 @@ def _short(value: Any, limit: int = 60) -> str:
 
 class FlowPanel(Static):
     """The flow's nodes with the current one marked, its functions, state, path, last call."""
+
+    can_focus = True  # tab reaches it, z zooms it
+    ALLOW_MAXIMIZE = True
 
     def __init__(self, flow_name: str, nodes: list[str], **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -151,6 +158,8 @@ class FlowPanel(Static):
 class LatencyPanel(Vertical):
     """A row per turn, p50/p95 over turns, and a small voice-to-voice chart."""
 
+    ALLOW_MAXIMIZE = True
+
     # voice-to-voice first: on a narrow terminal the table is cut on the right.
     COLUMNS = ("time", "v2v", "VAD", "STT", "turn", "LLM", "tools", "TTS", "avatar")
     FIGURES = ("voice_to_voice", *(f for f in LATENCY_FIGURES if f != "voice_to_voice"))
@@ -207,6 +216,8 @@ class LatencyPanel(Vertical):
 
 
 class TranscriptPanel(RichLog):
+    ALLOW_MAXIMIZE = True
+
     def on_mount(self) -> None:
         self.border_title = "Transcript"
 
@@ -230,6 +241,9 @@ class TranscriptPanel(RichLog):
 
 class ServicesPanel(Static):
     """Connected browsers, the live avatar, and what each model service runs on."""
+
+    can_focus = True  # tab reaches it, z zooms it
+    ALLOW_MAXIMIZE = True
 
     def __init__(
         self, services: dict[str, str], fixes: dict[str, str] | None = None, **kwargs: Any
@@ -285,6 +299,9 @@ class ServicesPanel(Static):
 
 class EgressPanel(Static):
     """What left the machine: TTS audio to Tavus, and any other outbound connection."""
+
+    can_focus = True  # tab reaches it, z zooms it
+    ALLOW_MAXIMIZE = True
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
