@@ -7,7 +7,9 @@ import datetime as dt
 import json
 import sys
 
+from localagent.settings import Settings
 from localagent.settings_loader import load_settings
+from localagent.store import SessionRecord
 
 __all__ = ["HELP", "add_arguments", "run"]
 
@@ -19,6 +21,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     actions.add_parser("list", help="recent sessions")
     show = actions.add_parser("show", help="one session as a transcript")
     show.add_argument("id", help="a session id (or its first characters)")
+    replay = actions.add_parser(
+        "replay", help="one session in the cockpit, turn by turn (n next, p back, q quit)"
+    )
+    replay.add_argument("id", help="a session id (or its first characters)")
     export = actions.add_parser("export", help="one session as JSON")
     export.add_argument("id")
     export.add_argument("--json", action="store_true", default=True, help="(the only format)")
@@ -51,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
     if record is None:
         print(f"no session '{args.id}' in {db}", file=sys.stderr)
         return 1
+    if args.action == "replay":
+        return _replay(record, settings)
     if args.action == "export":
         print(json.dumps(record.to_json(), indent=2, default=str))
         return 0
@@ -76,3 +84,24 @@ def run(args: argparse.Namespace) -> int:
             print(f"{at}  {e['service']} fault: {e['error']}")
     print(f"final state: {json.dumps(record.state, default=str)}")
     return 0
+
+
+def _replay(record: SessionRecord, settings: Settings) -> int:
+    if not sys.stdout.isatty():
+        print("sessions replay needs a terminal (try `sessions show` for text)", file=sys.stderr)
+        return 1
+    from localagent.tui.replay import ReplayApp
+
+    ReplayApp(record, _nodes(record, settings)).run()
+    return 0
+
+
+def _nodes(record: SessionRecord, settings: Settings) -> list[str]:
+    """The recorded flow's nodes if it still loads, else the ones the call went through."""
+    from localagent.errors import LocalAgentError
+    from localagent.flows.loader import load_flow
+
+    try:
+        return list(load_flow(record.flow, settings.flows_dir).flow.config.nodes)
+    except (LocalAgentError, OSError):
+        return list(dict.fromkeys(record.path))

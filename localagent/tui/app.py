@@ -204,7 +204,10 @@ class LocalAgentApp(App[None]):
             self.run_worker(self._serve(), name="server", exclusive=True)
 
     def on_resize(self, event: events.Resize) -> None:
-        width, height = event.size
+        self._fit(event.size.width, event.size.height)
+
+    def _fit(self, width: int, height: int) -> None:
+        """The layout for the terminal's size (classes on the screen, the flow tab)."""
         self.screen.set_class(height < COMPACT_BELOW_ROWS, "compact")
         self.screen.set_class(width < NARROW_BELOW_COLUMNS, "narrow")
         self.screen.set_class(width >= WIDE_FROM_COLUMNS, "wide")
