@@ -1,7 +1,7 @@
 """`python -m localagent [COMMAND]`: the one parser; flags are read here and nowhere else.
 
 Without a command it runs the app (server, page and TUI); the commands are `doctor`,
-`config`, `models`, `flows` and `sessions`. Every command loads its settings through
+`config`, `models`, `flows`, `sessions` and `tui`. Every command loads its settings through
 `load_settings`, so a bad setting is one line and exit status 2 wherever it shows up.
 """
 
@@ -35,6 +35,7 @@ COMMANDS = {
     "models": "localagent.models.cli",
     "flows": "localagent.commands.flows",
     "sessions": "localagent.commands.sessions",
+    "tui": "localagent.commands.tui",
 }
 
 # CLI flag -> settings field; flags left out keep the environment's (or .env's) value.

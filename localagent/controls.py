@@ -1,14 +1,19 @@
-"""What the TUI may change in the running app: the flow for the next call, and the live
-call through its own methods (restart its flow, hang up)."""
+"""What the TUI may see and change in the running app: what each service runs on, the flow
+for the next call, and the live call through its own methods (restart its flow, hang up,
+mute the bot). The in-process TUI calls it directly; an attached one through the server."""
 
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 from loguru import logger
 
 from localagent.flows.loader import load_flow
-from localagent.web.server import AppState
+from localagent.ollama_status import OllamaStatus, describe
+
+if TYPE_CHECKING:
+    from localagent.web.server import AppState
 
 __all__ = ["AppControls"]
 
@@ -16,6 +21,33 @@ __all__ = ["AppControls"]
 class AppControls:
     def __init__(self, state: AppState) -> None:
         self._state = state
+
+    def services(self) -> dict[str, str]:
+        """What each service runs on, as the services panel starts."""
+        s, e = self._state.settings, self._state.runtime.engines
+        ollama = self._state.ollama or OllamaStatus(ok=True)
+        recorder = self._state.recorder
+        return {
+            "LLM": describe(ollama, s.ollama_host, s.llm_model),
+            "STT": f"whisper {e.whisper_model.name} {e.whisper_device}/{e.whisper_compute_type}",
+            "TTS": f"Piper {e.piper_voice.name}",
+            "turn": e.turn_stop.describe(),
+            "avatar": ("Tavus (local on standby)" if s.wants_tavus() else "local") + self._face(),
+            "recorder": recorder.health.describe() if recorder else "off",
+        }
+
+    def fixes(self) -> dict[str, str]:
+        """The fix for each service that is down now."""
+        ollama = self._state.ollama
+        return {"LLM": ollama.fix} if ollama and not ollama.ok else {}
+
+    def _face(self) -> str:
+        portraits = self._state.runtime.portraits
+        if portraits.current is not None:
+            return f" · portrait {portraits.current.path.name}"
+        if portraits.problem is not None:
+            return f" · drawn face ({portraits.problem.message})"
+        return " · drawn face"
 
     def flow_names(self) -> list[str]:
         folder = self._state.settings.flows_dir
@@ -25,7 +57,7 @@ class AppControls:
         flow = self._state.runtime.flow
         return flow.name, list(flow.flow.config.nodes)
 
-    def switch_flow(self, name: str) -> tuple[str, list[str]]:
+    async def switch_flow(self, name: str) -> tuple[str, list[str]]:
         """Load `name` for calls that start from now on (raises FlowLoadError)."""
         loaded = load_flow(name, self._state.settings.flows_dir)
         self._state.runtime = dataclasses.replace(self._state.runtime, flow=loaded)
@@ -37,7 +69,7 @@ class AppControls:
         call = self._state.calls.newest_live()
         return call is not None and await call.restart_flow()
 
-    def toggle_bot_mute(self) -> bool | None:
+    async def toggle_bot_mute(self) -> bool | None:
         """Mute or unmute the newest live call's bot: its new state, None with no call."""
         call = self._state.calls.newest_live()
         if call is None or not call.mute_bot(not call.bot_muted):

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
-from localagent.ollama_status import OllamaStatus, describe
 from localagent.privacy.redact import redact
 from localagent.recorder import Recorder, RecorderHealth
 from localagent.settings import Settings
+from localagent.web.cockpit import (
+    CockpitInfo,
+    remove_cockpit_file,
+    write_cockpit_file,
+)
 from localagent.web.guard import is_loopback_host, new_token
 from localagent.web.port import check_port_free
 from localagent.web.server import AppState
@@ -20,7 +25,7 @@ from localagent.web.server import AppState
 if TYPE_CHECKING:
     from localagent.tui.app import LocalAgentApp
 
-__all__ = ["build_state", "make_server", "make_tui", "run_app"]
+__all__ = ["build_state", "make_server", "make_tui", "publish_cockpit", "run_app"]
 
 
 async def build_state(settings: Settings) -> tuple[AppState, Recorder | None]:
@@ -94,28 +99,6 @@ async def _load_llm(settings: Settings) -> None:
         logger.info(f"Ollama has {settings.llm_model} loaded ({seconds:.1f}s)")
 
 
-def _face(state: AppState) -> str:
-    portraits = state.runtime.portraits
-    if portraits.current is not None:
-        return f" · portrait {portraits.current.path.name}"
-    if portraits.problem is not None:
-        return f" · drawn face ({portraits.problem.message})"
-    return " · drawn face"
-
-
-def _services(state: AppState) -> dict[str, str]:
-    s, e = state.settings, state.runtime.engines
-    ollama = state.ollama or OllamaStatus(ok=True)
-    return {
-        "LLM": describe(ollama, s.ollama_host, s.llm_model),
-        "STT": f"whisper {e.whisper_model.name} {e.whisper_device}/{e.whisper_compute_type}",
-        "TTS": f"Piper {e.piper_voice.name}",
-        "turn": e.turn_stop.describe(),
-        "avatar": ("Tavus (local on standby)" if s.wants_tavus() else "local") + _face(state),
-        "recorder": state.recorder.health.describe() if state.recorder else "off",
-    }
-
-
 async def run_app(settings: Settings, *, use_tui: bool, log_level: str) -> None:
     early: list[tuple[str, str]] = []  # start-up's lines, for the TUI's log panel
     if use_tui:
@@ -128,6 +111,7 @@ async def run_app(settings: Settings, *, use_tui: bool, log_level: str) -> None:
     async def announce() -> None:
         while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
             await asyncio.sleep(0.05)
+        publish_cockpit(state, url())
         # Tests and scripts wait for this exact line.
         print(f"localagent ready: open {url()}", file=sys.stderr, flush=True)
 
@@ -141,6 +125,7 @@ async def run_app(settings: Settings, *, use_tui: bool, log_level: str) -> None:
             finally:
                 announcer.cancel()
     finally:
+        remove_cockpit_file(settings.data_dir, state.cockpit_token)
         if recorder is not None:
             recorder.close()
 
@@ -163,6 +148,7 @@ def make_tui(
             while not server.started and not task.done():  # noqa: ASYNC110 - a flag
                 await asyncio.sleep(0.05)
             app.set_url(url())
+            publish_cockpit(state, url())
             await task
         finally:
             done.set()
@@ -171,17 +157,29 @@ def make_tui(
         server.should_exit = True
         await done.wait()
 
+    controls = AppControls(state)
     app = LocalAgentApp(
         url=url(),
         bus=state.runtime.bus,
-        controls=AppControls(state),
-        services=_services(state),
-        fixes={"LLM": state.ollama.fix} if state.ollama and not state.ollama.ok else {},
+        controls=controls,
+        services=controls.services(),
+        fixes=controls.fixes(),
         early_log=early_log,
         serve=serve,
         shutdown=stop,
     )
     return app
+
+
+def publish_cockpit(state: AppState, url: str) -> None:
+    """Where `python -m localagent tui` finds this server, and its token (this user only)."""
+    info = CockpitInfo(
+        url=url.split("?")[0], token=state.cockpit_token, pid=os.getpid(), page_token=state.token
+    )
+    try:
+        write_cockpit_file(state.settings.data_dir, info)
+    except OSError as e:
+        logger.warning(f"cannot write the cockpit file, `localagent tui` cannot attach: {e}")
 
 
 def make_server(state: AppState) -> tuple[Any, Callable[[], str]]:

@@ -38,7 +38,7 @@ class Controls:
     def current_flow(self) -> tuple[str, list[str]]:
         return "booking", ["greet", "party_size"]
 
-    def switch_flow(self, name: str) -> tuple[str, list[str]]:
+    async def switch_flow(self, name: str) -> tuple[str, list[str]]:
         return self.current_flow()
 
     async def restart_flow(self) -> bool:
@@ -47,7 +47,7 @@ class Controls:
     async def hang_up(self) -> bool:
         return False
 
-    def toggle_bot_mute(self) -> bool | None:
+    async def toggle_bot_mute(self) -> bool | None:
         self.muted = not self.muted
         return self.muted
 

@@ -157,7 +157,7 @@ class FakeControls:
     def current_flow(self) -> tuple[str, list[str]]:
         return self.flow
 
-    def switch_flow(self, name: str) -> tuple[str, list[str]]:
+    async def switch_flow(self, name: str) -> tuple[str, list[str]]:
         self.flow = (name, ["greet", "help", "goodbye"])
         return self.flow
 
@@ -167,7 +167,7 @@ class FakeControls:
     async def hang_up(self) -> bool:
         return False
 
-    def toggle_bot_mute(self) -> bool | None:
+    async def toggle_bot_mute(self) -> bool | None:
         return None
 
 

@@ -51,10 +51,10 @@ TALL_FROM_ROWS = 50  # taller ones show the log and a taller chart
 class Controls(Protocol):
     def flow_names(self) -> list[str]: ...
     def current_flow(self) -> tuple[str, list[str]]: ...
-    def switch_flow(self, name: str) -> tuple[str, list[str]]: ...
+    async def switch_flow(self, name: str) -> tuple[str, list[str]]: ...
     async def restart_flow(self) -> bool: ...
     async def hang_up(self) -> bool: ...
-    def toggle_bot_mute(self) -> bool | None: ...
+    async def toggle_bot_mute(self) -> bool | None: ...
 
 
 class LocalAgentApp(App[None]):
@@ -129,6 +129,7 @@ class LocalAgentApp(App[None]):
         early_log: list[tuple[str, str]] | None = None,
         serve: Callable[[], Awaitable[None]] | None = None,
         shutdown: Callable[[], Awaitable[None]] | None = None,
+        attached: bool = False,
     ) -> None:
         super().__init__()
         self.url = url
@@ -139,6 +140,7 @@ class LocalAgentApp(App[None]):
         self._early_log = early_log if early_log is not None else []
         self._serve = serve
         self._on_quit = shutdown
+        self.attached = attached  # to a server elsewhere (`localagent tui`): q leaves it up
         self._unsubscribe: Callable[[], None] | None = None
         self.sessions: dict[str, list[Event]] = {}  # each session's events, for its detail
         self.newest_session: str | None = None
@@ -154,6 +156,8 @@ class LocalAgentApp(App[None]):
         link = Text("Open ")
         link.append(self.url, style=f"bold link {self.url}")
         link.append(" in a browser and press Connect.   ? for keys")
+        if self.attached:
+            link.append("   attached: q leaves the server running", style="bold")
         return link
 
     def compose(self) -> ComposeResult:
@@ -248,7 +252,8 @@ class LocalAgentApp(App[None]):
         self.post_message(LogLine(*log_line(message.record)))
 
     async def action_quit_app(self) -> None:
-        self.notify("Stopping: ending calls…", timeout=2)
+        if not self.attached:
+            self.notify("Stopping: ending calls…", timeout=2)
         if self._on_quit is not None:
             await self._on_quit()
         if self._unsubscribe:
@@ -261,14 +266,14 @@ class LocalAgentApp(App[None]):
     def action_help(self) -> None:
         self.notify(HELP, title="Keys", timeout=8)
 
-    def action_next_flow(self) -> None:
+    async def action_next_flow(self) -> None:
         names = self._controls.flow_names()
         current, _ = self._controls.current_flow()
         if not names:
             return
         following = names[(names.index(current) + 1) % len(names)] if current in names else names[0]
         try:
-            name, nodes = self._controls.switch_flow(following)
+            name, nodes = await self._controls.switch_flow(following)
         except Exception as e:
             self.notify(str(e), title="Cannot switch flow", severity="error")
             return
@@ -304,8 +309,8 @@ class LocalAgentApp(App[None]):
         else:
             self.notify("Press tab to focus a panel first, then z.")
 
-    def action_mute_bot(self) -> None:
-        muted = self._controls.toggle_bot_mute()
+    async def action_mute_bot(self) -> None:
+        muted = await self._controls.toggle_bot_mute()
         if muted is None:
             self.notify("No live call to mute.", severity="warning")
             return

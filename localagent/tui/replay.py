@@ -58,7 +58,7 @@ class ReplayControls:
     def current_flow(self) -> tuple[str, list[str]]:
         return self._flow
 
-    def switch_flow(self, name: str) -> tuple[str, list[str]]:
+    async def switch_flow(self, name: str) -> tuple[str, list[str]]:
         return self._flow
 
     async def restart_flow(self) -> bool:
@@ -67,7 +67,7 @@ class ReplayControls:
     async def hang_up(self) -> bool:
         return False
 
-    def toggle_bot_mute(self) -> bool | None:
+    async def toggle_bot_mute(self) -> bool | None:
         return None
 
 

@@ -22,6 +22,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from loguru import logger
 from pipecat.transports.smallwebrtc.request_handler import (
     IceCandidate,
     SmallWebRTCPatchRequest,
@@ -40,7 +41,8 @@ from localagent.privacy.egress import egress_counts
 from localagent.recorder import Recorder
 from localagent.runtime import Runtime
 from localagent.settings import Settings
-from localagent.web.guard import RequestGuard
+from localagent.web.cockpit import CockpitFeed, add_cockpit_routes
+from localagent.web.guard import RequestGuard, new_token
 
 __all__ = ["AppState", "create_app"]
 
@@ -100,6 +102,7 @@ class AppState:
     calls: CallRegistry = field(init=False)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     token: str | None = None  # required of every request when bound beyond loopback
+    cockpit_token: str = field(default_factory=new_token)  # for `localagent tui` to attach
     recorder: Recorder | None = None
 
     def __post_init__(self) -> None:
@@ -168,6 +171,7 @@ async def _renegotiated(_connection: object) -> None:
 
 def create_app(state: AppState) -> FastAPI:
     handler = SmallWebRTCRequestHandler()
+    feed = CockpitFeed(state.runtime.bus)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -184,7 +188,12 @@ def create_app(state: AppState) -> FastAPI:
         )
         state.tasks.add(watch)
         watch.add_done_callback(state.tasks.discard)
+        feed.start()
+        sink = logger.add(feed.log, level="INFO", diagnose=False)
         yield
+        with contextlib.suppress(ValueError):  # the TUI may have removed every sink
+            logger.remove(sink)
+        feed.close()
         await state.calls.close_all("server stopped")
         for task in list(state.tasks):
             task.cancel()
@@ -196,6 +205,7 @@ def create_app(state: AppState) -> FastAPI:
     app = FastAPI(title="localagent", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.add_middleware(RequestGuard, bind_host=state.settings.host, token=state.token)
     app.add_exception_handler(RequestValidationError, _invalid_body)
+    add_cockpit_routes(app, state, feed)
 
     @app.post("/api/offer")
     async def offer(body: OfferBody) -> dict[str, str]:
