@@ -23,6 +23,7 @@ from localagent.startup import build_state, make_server, publish_cockpit
 from localagent.testing.app_process import fetch_status, run_app
 from localagent.testing.caller import Caller
 from localagent.testing.fake_ollama import Reply, ThreadedFakeOllama, ToolCall
+from localagent.testing.portraits import astronaut
 from localagent.tui.attach import attached_app, cockpit_headers, hello
 from localagent.tui.llm_panel import LLMPanel
 from localagent.tui.panels import FlowPanel
@@ -196,3 +197,29 @@ def test_localagent_tui_without_a_server_says_how_to_start_one(tmp_path: Path) -
         text=True,
     )
     assert done.returncode == 1 and "python -m localagent --no-tui" in done.stderr, done.stderr
+
+
+async def test_a_face_chosen_on_the_page_reaches_the_services_panel(
+    fake_ollama: ThreadedFakeOllama, tmp_path: Path
+) -> None:
+    photo = astronaut(tmp_path)
+    settings = Settings(
+        port=0, ollama_host=fake_ollama.url, data_dir=tmp_path / "data", avatar="local"
+    )
+    async with _server(settings) as (state, url):
+        seen: list[ServiceHealth] = []
+        state.runtime.bus.subscribe(
+            lambda e: seen.append(e) if isinstance(e, ServiceHealth) else None
+        )
+        async with aiohttp.ClientSession() as http:
+            for method, body in (("POST", photo.read_bytes()), ("DELETE", None)):
+                async with http.request(
+                    method,
+                    url.rstrip("/") + "/api/avatar-image",
+                    data=body,
+                    headers={"Content-Type": "image/png"},
+                ) as r:
+                    assert r.status == 200, await r.text()
+        chosen, forgotten = [e.detail for e in seen if e.service == "avatar"]
+        assert "portrait" in chosen and chosen.startswith("local")
+        assert forgotten.endswith("drawn face")

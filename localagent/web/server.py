@@ -36,6 +36,7 @@ from localagent.avatar.portraits import MAX_UPLOAD_BYTES
 from localagent.avatar.stage import avatar_kind
 from localagent.call.call import Call
 from localagent.call.registry import CallLimitReached, CallRegistry
+from localagent.events import ServiceHealth
 from localagent.ollama_status import OllamaStatus, probe_ollama, watch_ollama
 from localagent.privacy.egress import egress_counts
 from localagent.recorder import Recorder
@@ -262,6 +263,13 @@ def create_app(state: AppState) -> FastAPI:
             raise HTTPException(400, f"Bad ICE candidate: {why}") from e
         return {"status": "success"}
 
+    def _face_changed() -> None:
+        """The services panel's avatar line follows the page's choice of face."""
+        from localagent.controls import AppControls
+
+        avatar = AppControls(state).services()["avatar"]
+        state.runtime.bus.publish(ServiceHealth("", service="avatar", ok=True, detail=avatar))
+
     @app.post("/api/avatar-image")
     async def choose_portrait(request: Request) -> dict[str, Any]:
         """A photo for the local avatar, from the page: kept in the data dir, used from
@@ -276,6 +284,7 @@ def create_app(state: AppState) -> FastAPI:
             await asyncio.to_thread(state.runtime.portraits.choose, data)
         except PortraitError as e:
             raise HTTPException(422, f"{e.message} Fix: {e.fix}." if e.fix else e.message) from None
+        _face_changed()
         return state.runtime.portraits.describe()
 
     @app.get("/api/avatar-poster")
@@ -290,6 +299,7 @@ def create_app(state: AppState) -> FastAPI:
     @app.delete("/api/avatar-image")
     async def forget_portrait() -> dict[str, Any]:
         await asyncio.to_thread(state.runtime.portraits.forget)
+        _face_changed()
         return state.runtime.portraits.describe()
 
     @app.get("/api/status")
