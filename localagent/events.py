@@ -32,6 +32,7 @@ __all__ = [
     "SessionStarted",
     "StateChanged",
     "TavusAudioSent",
+    "ToolResult",
     "Turn",
     "TurnLatency",
     "event_from_dict",
@@ -187,8 +188,8 @@ class AvatarChanged(Event):
 class LLMExchange(Event):
     """One LLM inference: what was sent, what came back, and what it cost.
 
-    Tool results are not in it (they come after the reply ends); `FunctionCalled` carries
-    them, and the cockpit joins the two by tool call id, name and arguments.
+    Tool results are not in it (they come after the reply ends): each is a `ToolResult`
+    with the same tool call id.
     """
 
     index: int  # 1, 2, ... within the call
@@ -202,6 +203,16 @@ class LLMExchange(Event):
     duration: float  # seconds from the request to the end of the reply
     speculative: bool = False  # asked before the turn was judged over (issue 17)
     complete: bool = True  # False: cut short (an interruption, a withdrawn speculation)
+
+
+@dataclass(frozen=True)
+class ToolResult(Event):
+    """What a tool call of an `LLMExchange` answered (every tool, flow function or not)."""
+
+    tool_call_id: str
+    name: str
+    result: Any
+    refused: bool  # it did not take effect: an error, "invalid", or no such function here
 
 
 @dataclass(frozen=True)
@@ -272,6 +283,7 @@ _KINDS: dict[str, type[Event]] = {
         RecorderStatus,
         AvatarChanged,
         LLMExchange,
+        ToolResult,
         ServiceMetric,
     )
 }

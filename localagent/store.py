@@ -26,6 +26,7 @@ from localagent.events import (
     SessionStarted,
     StateChanged,
     TavusAudioSent,
+    ToolResult,
     Turn,
     TurnLatency,
 )
@@ -66,6 +67,7 @@ _RECORDED = (
     AvatarChanged,
     ServiceFault,
     LLMExchange,
+    ToolResult,
     ServiceMetric,
 )
 

@@ -17,6 +17,7 @@ from localagent.events import (
     LLMExchange,
     ServiceMetric,
     SessionStarted,
+    ToolResult,
     Turn,
 )
 from localagent.tui.app import LocalAgentApp
@@ -87,15 +88,11 @@ async def test_a_tool_loop_is_flagged_and_every_result_shown_in_full() -> None:
         for i in range(1, LOOP_WARNING_AT + 2):
             bus.publish(_exchange(i, tool="record_party_size"))
             bus.publish(
-                FunctionCalled(
-                    SID,
-                    node="party_size",
-                    name="record_party_size",
-                    arguments={"size": "lots"},
-                    result=LONG_RESULT,
-                    accepted=False,
+                ToolResult(
+                    SID, tool_call_id=f"c{i}", name="record_party_size", result=LONG_RESULT,
+                    refused=True,
                 )
-            )
+            )  # fmt: skip
         await _settle(pilot)
         panel = app.query_one(LLMPanel)
         summary = str(panel.query_one("#llm-summary").render())
@@ -111,6 +108,16 @@ async def test_a_tool_loop_is_flagged_and_every_result_shown_in_full() -> None:
         bus.publish(_exchange(9, reply="Four, lovely."))
         await _settle(pilot)
         assert "⚠" not in str(panel.query_one("#llm-summary").render())
+        # Two refusals in a row after a turn are flagged too (the guard stops at three).
+        bus.publish(Turn(SID, role="user", text="Make it twelve."))
+        for i in (10, 11):
+            bus.publish(_exchange(i, tool="record_party_size"))
+            bus.publish(
+                ToolResult(SID, tool_call_id=f"c{i}", name="x", result="error", refused=True)
+            )
+        await _settle(pilot)
+        summary = str(panel.query_one("#llm-summary").render())
+        assert "⚠ 2 tool calls refused in a row" in summary, summary
 
 
 async def test_an_interrupted_and_a_withdrawn_answer_are_marked() -> None:

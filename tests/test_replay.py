@@ -18,6 +18,7 @@ from localagent.events import (
     ServiceMetric,
     SessionEnded,
     SessionStarted,
+    ToolResult,
     Turn,
     TurnLatency,
 )
@@ -73,6 +74,14 @@ def _events() -> list[Event]:
             result={"status": "ok"},
             at=T0 + 5.6,
         ),
+        ToolResult(
+            SID,
+            tool_call_id="c2",
+            name="record_issue",
+            result={"status": "ok"},
+            refused=False,
+            at=T0 + 5.6,
+        ),  # fmt: skip
         NodeEntered(SID, node="help", previous="greet", functions=(), at=T0 + 5.7),
         ServiceMetric(SID, service="LLM", metric="ttfb", seconds=0.11, at=T0 + 5.8),
         _llm(3, T0 + 6, reply="Put more paper in tray two, then press the green button."),
@@ -101,7 +110,7 @@ def _transcript(app: ReplayApp) -> str:
 async def test_replay_steps_turn_by_turn_and_back(tmp_path: Path) -> None:
     _, record = _record(tmp_path)
     app = ReplayApp(record, ["greet", "help", "goodbye"])
-    assert turn_marks(app.events) == [3, 4, 5, 12, len(app.events)]
+    assert turn_marks(app.events) == [3, 4, 5, 13, len(app.events)]
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause(0.2)
         assert "turn 0 of 4" in str(app.query_one("#url").render())
@@ -137,6 +146,7 @@ async def test_replay_steps_turn_by_turn_and_back(tmp_path: Path) -> None:
         assert isinstance(app.screen, SessionScreen)
         shown = str(app.screen.query_one("#session-detail Static").render())
         assert 'final state: {"issue": "no paper"}' in shown and "3 inferences" in shown
+        assert 'tool record_issue({"summary": "no paper"}) = {"status": "ok"}' in shown
 
 
 def test_replay_in_a_terminal(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from pipecat.frames.frames import (
     EagerEndOfTurnCancelFrame,
+    FunctionCallResultFrame,
     FunctionCallsStartedFrame,
     InterruptionFrame,
     LLMContextFrame,
@@ -27,7 +28,8 @@ from pipecat.metrics.metrics import LLMUsageMetricsData, TTFBMetricsData
 from pipecat.observers.base_observer import BaseObserver, FramePushed
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
-from localagent.events import EventBus, LLMExchange
+from localagent.call.tool_guard import refused
+from localagent.events import EventBus, LLMExchange, ToolResult
 
 __all__ = ["LLMExchangeObserver"]
 
@@ -63,9 +65,20 @@ class LLMExchangeObserver(BaseObserver):
         self._count = 0
 
     async def on_push_frame(self, data: FramePushed) -> None:
-        if data.direction != FrameDirection.DOWNSTREAM:
-            return
         frame = data.frame
+        if isinstance(frame, FunctionCallResultFrame) and data.source is self._llm:
+            if data.direction == FrameDirection.DOWNSTREAM:  # it is sent both ways
+                self._bus.publish(
+                    ToolResult(
+                        self._call,
+                        tool_call_id=frame.tool_call_id,
+                        name=frame.function_name,
+                        result=_plain(frame.result),
+                        refused=refused(frame),
+                    )
+                )
+            return
+        # A new inference: a turn's context comes down, a tool result's goes back up.
         if isinstance(frame, LLMContextFrame) and data.destination is self._llm:
             self._finish(complete=False)  # the one before never ended
             self._open = _Open(
@@ -76,6 +89,8 @@ class LLMExchangeObserver(BaseObserver):
             )
             return
         if self._open is None:
+            return
+        if data.direction != FrameDirection.DOWNSTREAM:
             return
         if isinstance(frame, EagerEndOfTurnCancelFrame) and self._llm in (
             data.source,

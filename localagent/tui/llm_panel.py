@@ -2,7 +2,7 @@
 
 A row per inference: tokens in and out, time to first token, the tool calls it made and
 the reply. The detail below shows the whole context sent, the reply, and each tool call's
-arguments and result (joined from the flow's `FunctionCalled` events), nothing cut. A
+arguments and result (each `ToolResult`, by its tool call id), nothing cut. A
 run of inferences with no caller turn between them (a tool loop) is flagged in red, and a
 reply that was interrupted while being spoken is marked.
 """
@@ -19,11 +19,12 @@ from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import DataTable, Static
 
-from localagent.events import Event, FunctionCalled, LLMExchange, NodeEntered, SessionStarted, Turn
+from localagent.events import Event, LLMExchange, NodeEntered, SessionStarted, ToolResult, Turn
 
 __all__ = ["LLMPanel", "describe_exchange"]
 
 LOOP_WARNING_AT = 4  # inferences in a row without the caller speaking
+REFUSED_WARNING_AT = 2  # tool calls refused in a row
 
 
 @dataclass
@@ -106,23 +107,24 @@ class LLMPanel(Vertical):
         self.rows: list[_Row] = []
         self.node: str | None = None
         self.since_caller = 0  # inferences since the caller last spoke
+        self.refused_in_a_row = 0  # since the caller last spoke
         self.follow = True  # the detail follows the newest row until one is chosen
         self.query_one(DataTable).add_columns(*self.COLUMNS)
 
     def handle(self, event: Event) -> None:
         if isinstance(event, SessionStarted):
-            self.node, self.since_caller = None, 0
+            self.node, self.since_caller, self.refused_in_a_row = None, 0, 0
         elif isinstance(event, NodeEntered):
             self.node = event.node
         elif isinstance(event, Turn):
             if event.role == "user":
-                self.since_caller = 0
+                self.since_caller = self.refused_in_a_row = 0
             elif event.interrupted and (said := self._last_with_reply()) is not None:
                 said.spoken_in_part = True
                 self._refresh_row(self.rows.index(said))
         elif isinstance(event, LLMExchange):
             self._add(event)
-        elif isinstance(event, FunctionCalled):
+        elif isinstance(event, ToolResult):
             self._join(event)
 
     def _last_with_reply(self) -> _Row | None:
@@ -162,13 +164,14 @@ class LLMPanel(Vertical):
             self._show(len(self.rows) - 1)
         self._summary()
 
-    def _join(self, called: FunctionCalled) -> None:
+    def _join(self, answered: ToolResult) -> None:
         for index in range(len(self.rows) - 1, -1, -1):
             row = self.rows[index]
             for i, call in enumerate(row.exchange.tool_calls):
-                if i in row.results or call.get("name") != called.name:
+                if call.get("id") != answered.tool_call_id:
                     continue
-                row.results[i] = (called.result, called.accepted)
+                row.results[i] = (answered.result, not answered.refused)
+                self.refused_in_a_row = self.refused_in_a_row + 1 if answered.refused else 0
                 self._refresh_row(index)
                 self._summary()
                 return
@@ -192,6 +195,11 @@ class LLMPanel(Vertical):
         if self.since_caller >= LOOP_WARNING_AT:
             text.append(
                 f"  ⚠ {self.since_caller} LLM calls since the caller last spoke: a tool loop?",
+                style="bold red",
+            )
+        elif self.refused_in_a_row >= REFUSED_WARNING_AT:
+            text.append(
+                f"  ⚠ {self.refused_in_a_row} tool calls refused in a row: the model is looping",
                 style="bold red",
             )
         self.query_one("#llm-summary", Static).update(text)

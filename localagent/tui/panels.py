@@ -293,7 +293,7 @@ class ServicesPanel(Static):
                 text.append(fix)
         for fault in self.faults:
             text.append(f"\n{_clock(fault.at)} {fault.service} fault: ", style="bold red")
-            text.append(_short(fault.error, 70))
+            text.append(fault.error)  # whole: the reason is the point
         self.update(text)
 
 

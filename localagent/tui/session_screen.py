@@ -26,6 +26,7 @@ from localagent.events import (
     ServiceFault,
     SessionEnded,
     SessionStarted,
+    ToolResult,
     Turn,
     TurnLatency,
 )
@@ -68,6 +69,10 @@ def describe_session(session_id: str, events: Sequence[Event]) -> Text:
             f"{sum(e.tokens_out or 0 for e in exchanges)} out"
         )
     text.append("\n\n── what happened ──", style="dim")
+    # Every tool's result when the record has them (flow functions and any other), else
+    # the flow's own function calls (an older record).
+    tools = any(isinstance(e, ToolResult) for e in events)
+    asked = {c.get("id"): c for e in events if isinstance(e, LLMExchange) for c in e.tool_calls}
     for e in events:
         if isinstance(e, Turn):
             who = "caller" if e.role == "user" else "agent "
@@ -79,7 +84,14 @@ def describe_session(session_id: str, events: Sequence[Event]) -> Text:
                 text.append("  [interrupted]", style="yellow")
         elif isinstance(e, NodeEntered):
             text.append(f"\n{_clock(e.at)} → node {e.node}", style="dim")
-        elif isinstance(e, FunctionCalled):
+        elif isinstance(e, ToolResult):
+            arguments = asked.get(e.tool_call_id, {}).get("arguments", {})
+            text.append(f"\n{_clock(e.at)} tool ", style="magenta")
+            text.append(f"{e.name}({json.dumps(arguments, default=str)})")
+            text.append(" = " + json.dumps(e.result, default=str), style="red" if e.refused else "")
+            if e.refused:
+                text.append("  [refused]", style="bold red")
+        elif isinstance(e, FunctionCalled) and not tools:
             text.append(f"\n{_clock(e.at)} call ", style="magenta")
             text.append(f"{e.name}({json.dumps(dict(e.arguments), default=str)})")
             text.append(
