@@ -158,7 +158,7 @@ def test_localagent_tui_in_a_terminal_attaches_and_leaves_the_server_up(
         assert server.url, server.output
         session = f"localagent-attach-{os.getpid()}"
         command = (
-            f"exec env TERM=screen LOCALAGENT_DATA_DIR={tmp_path} "
+            f"exec env -u COLUMNS -u LINES TERM=screen LOCALAGENT_DATA_DIR={tmp_path} "
             f"{sys.executable} -m localagent tui"
         )
         subprocess.run(

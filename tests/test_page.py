@@ -89,6 +89,14 @@ async def test_page_connects_and_plays_avatar(
             page = await browser.new_page(viewport={"width": 1280, "height": 800})
             page.on("console", lambda m: m.type == "error" and console_errors.append(m.text))
             page.on("pageerror", lambda e: console_errors.append(str(e)))
+            signalling: list[str] = []
+            page.on(
+                "request",
+                lambda r: (
+                    r.method in ("POST", "PATCH")
+                    and signalling.append(f"{r.method} {r.url.split('/', 3)[3]}")
+                ),
+            )
             await page.goto(app.url + "/")
             assert await page.title() == "localagent"
             await page.click("#connect")
@@ -101,6 +109,14 @@ async def test_page_connects_and_plays_avatar(
                 " return v.videoWidth > 0 && v.currentTime > 1.0 && !v.paused; })()",
                 timeout=60_000,
             )
+            # pipecat's JS client started the session the runner's way: /start, then the
+            # offer and its ICE candidates under the session's path.
+            assert signalling[0] == "POST start", signalling
+            session = re.fullmatch(r"POST sessions/([0-9a-f-]{36})/api/offer", signalling[1])
+            assert session is not None, signalling
+            assert all(
+                s.endswith(f"sessions/{session.group(1)}/api/offer") for s in signalling[1:]
+            ), signalling
             size = await page.evaluate(
                 "[document.querySelector('#avatar').videoWidth,"
                 " document.querySelector('#avatar').videoHeight]"

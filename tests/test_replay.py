@@ -153,7 +153,7 @@ def test_replay_in_a_terminal(tmp_path: Path) -> None:
     _record(tmp_path)
     session = f"localagent-replay-{os.getpid()}"
     command = (
-        f"exec env TERM=screen LOCALAGENT_DATA_DIR={tmp_path} "
+        f"exec env -u COLUMNS -u LINES TERM=screen LOCALAGENT_DATA_DIR={tmp_path} "
         f"{sys.executable} -m localagent sessions replay {SID[:6]}"
     )
     subprocess.run(

@@ -369,8 +369,10 @@ def test_runs_in_tmux_and_quits_cleanly(fake_ollama: ThreadedFakeOllama, tmp_pat
     session = f"localagent-test-{os.getpid()}"
     pidfile = tmp_path / "pid"
     command = (
-        f"echo $$ > {pidfile}; exec env TERM=screen LOCALAGENT_DATA_DIR={tmp_path} "
-        f"{sys.executable} -m localagent --port 0 --ollama-host {fake_ollama.url}"
+        # pytest-textual-snapshot leaves COLUMNS/LINES set: Textual would believe them.
+        f"echo $$ > {pidfile}; exec env -u COLUMNS -u LINES TERM=screen "
+        f"LOCALAGENT_DATA_DIR={tmp_path} {sys.executable} -m localagent --port 0 "
+        f"--ollama-host {fake_ollama.url}"
     )
     subprocess.run(
         ["tmux", "new-session", "-d", "-s", session, "-x", "100", "-y", "30", command], check=True

@@ -29,6 +29,8 @@ __all__ = ["TOKEN_COOKIE", "RequestGuard", "is_loopback_host", "new_token"]
 
 TOKEN_COOKIE = "localagent_token"
 # path -> (largest body, content types taken): the API writes that are not JSON.
+# Where a request body is checked: the API, and pipecat's runner routes (runner_routes.py).
+_BODIES_CHECKED = ("/api/", "/start", "/sessions/")
 UPLOADS = {
     "/api/avatar-image": (12 * 1024 * 1024, frozenset({"image/jpeg", "image/png", "image/webp"}))
 }
@@ -109,7 +111,7 @@ class RequestGuard:
         if self.token is not None and not self._has_token(request):
             return 401, "This server needs its token: open the full URL localagent printed."
         if request.scope["method"] in ("POST", "PATCH", "PUT") and request.scope["path"].startswith(
-            "/api/"
+            _BODIES_CHECKED
         ):
             # The HTTP server holds a body to its Content-Length, so checking it bounds the
             # body; a streamed body without one is refused rather than counted.

@@ -1,8 +1,9 @@
 """The web server: the page, pipecat's SmallWebRTC signalling, and a status endpoint.
 
 `POST /api/offer` and `PATCH /api/offer` take and return the same JSON as pipecat's own
-runner, so pipecat's JS client and prebuilt page can connect too. Offers are checked before
-they reach aiortc, so bad input is a 4xx with a reason, never a 500.
+runner, and so do its session start (`POST /start`, then `/sessions/{id}/api/offer`;
+`runner_routes.py`), so pipecat's JS client and prebuilt pages can connect too. Offers are
+checked before they reach aiortc, so bad input is a 4xx with a reason, never a 500.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from pipecat.transports.smallwebrtc.request_handler import (
     SmallWebRTCRequest,
     SmallWebRTCRequestHandler,
 )
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from localagent.avatar.landmarks import PortraitError
 from localagent.avatar.portraits import MAX_UPLOAD_BYTES
@@ -44,56 +44,12 @@ from localagent.runtime import Runtime
 from localagent.settings import Settings
 from localagent.web.cockpit import CockpitFeed, add_cockpit_routes
 from localagent.web.guard import RequestGuard, new_token
+from localagent.web.runner_routes import StartedSessions, add_runner_routes
+from localagent.web.signalling import OfferBody, PatchBody
 
 __all__ = ["AppState", "create_app"]
 
 STATIC_DIR = Path(str(resources.files("localagent.web") / "static"))
-MAX_SDP_BYTES = 64 * 1024
-
-
-def _has_lone_surrogates(value: Any, depth: int = 0) -> bool:
-    """JSON may spell text that is not Unicode ("\\ud800"); it could never be echoed back."""
-    if isinstance(value, str):
-        return any("\ud800" <= c <= "\udfff" for c in value)
-    if depth > 32:
-        return False
-    if isinstance(value, dict):
-        items = [*value.keys(), *value.values()]
-    elif isinstance(value, list):
-        items = value
-    else:
-        return False
-    return any(_has_lone_surrogates(v, depth + 1) for v in items)
-
-
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _only_text(cls, data: Any) -> Any:
-        if _has_lone_surrogates(data):
-            raise ValueError("the body has text that is not valid Unicode (a lone surrogate)")
-        return data
-
-
-class OfferBody(_Body):
-    sdp: str = Field(min_length=1, max_length=MAX_SDP_BYTES)
-    type: str
-    pc_id: str | None = Field(None, max_length=200)
-    restart_pc: bool | None = None
-    request_data: Any | None = Field(None, alias="requestData")
-
-
-class CandidateBody(BaseModel):
-    candidate: str = Field(max_length=4096)
-    sdp_mid: str = Field(max_length=64)
-    sdp_mline_index: int = Field(ge=0, le=64)
-
-
-class PatchBody(_Body):
-    pc_id: str = Field(max_length=200)
-    candidates: list[CandidateBody] = Field(max_length=64)
 
 
 @dataclass
@@ -262,6 +218,8 @@ def create_app(state: AppState) -> FastAPI:
             )
             raise HTTPException(400, f"Bad ICE candidate: {why}") from e
         return {"status": "success"}
+
+    add_runner_routes(app, StartedSessions(), offer=offer, ice_candidates=ice_candidates)
 
     def _face_changed() -> None:
         """The services panel's avatar line follows the page's choice of face."""

@@ -312,7 +312,9 @@ async function connect() {
     },
   });
   try {
-    await client.connect({ webrtcRequestParams: { endpoint: "/api/offer", requestData: { tab } } });
+    // pipecat's runner flow: POST /start, then the offer to /sessions/{id}/api/offer, with
+    // the /start body (this tab's id) handed to the call.
+    await client.startBotAndConnect({ endpoint: "/start", requestData: { transport: "webrtc", body: { tab } } });
     setWanted(true);
     if (retries) showBanner("");
     retries = 0;
