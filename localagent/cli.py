@@ -63,6 +63,16 @@ _FLAGS: dict[str, dict[str, Any]] = {
     "barge_in": {"choices": ["words", "voice"], "help": "what interrupts the bot (default words)"},
     "offline": {"action": "store_true", "help": "allow no connection off this machine"},
     "require_token": {"action": "store_true", "help": "ask for the per-run token on loopback too"},
+    "allow_origin": {
+        "action": "append",
+        "metavar": "ORIGIN",
+        "help": "a front end on another origin that may call the server (repeatable)",
+    },
+    "trusted_proxy": {
+        "action": "append",
+        "metavar": "ADDR",
+        "help": "a reverse proxy (IP or CIDR) whose X-Forwarded-*/Forwarded are believed",
+    },
     "max_sessions": {"type": int, "help": "concurrent calls allowed (default 1)"},
     "connect_timeout": {"type": float, "help": "seconds a browser has to connect (default 20)"},
     "user_speech_timeout": {"type": float, "help": "speech-timeout: silence that ends a turn"},

@@ -26,6 +26,7 @@ __all__ = [
     "NodeEntered",
     "SessionEnded",
     "RecorderStatus",
+    "RequestRefused",
     "ServiceFault",
     "ServiceHealth",
     "ServiceMetric",
@@ -171,6 +172,14 @@ class ServiceHealth(Event):
 
 
 @dataclass(frozen=True)
+class RequestRefused(Event):
+    """The server refused a kind of request (told once per kind): why, and the fix."""
+
+    status: int
+    reason: str
+
+
+@dataclass(frozen=True)
 class RecorderStatus(Event):
     """The session recorder started or stopped being able to write (session_id is "")."""
 
@@ -281,6 +290,7 @@ _KINDS: dict[str, type[Event]] = {
         CallActivity,
         ServiceHealth,
         RecorderStatus,
+        RequestRefused,
         AvatarChanged,
         LLMExchange,
         ToolResult,

@@ -3,14 +3,17 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from platformdirs import user_config_dir, user_data_dir
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -210,6 +213,50 @@ class Settings(BaseSettings):
         False,
         description="Ask for the per-run token on loopback too (always asked beyond loopback).",
     )
+    allow_origin: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Other origins (scheme://host[:port]) whose pages may call the server, "
+        "CORS preflight answered for exactly these (comma-separated in the environment).",
+    )
+    trusted_proxy: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Reverse proxy addresses (IP or CIDR) whose X-Forwarded-Host/-Proto or "
+        "Forwarded headers are believed (comma-separated in the environment).",
+    )
+
+    @field_validator("allow_origin", "trusted_proxy", mode="before")
+    @classmethod
+    def _listed(cls, value: object) -> object:
+        """A list from the environment or a file, as comma-separated text or a list."""
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @field_validator("allow_origin")
+    @classmethod
+    def _origins(cls, origins: list[str]) -> list[str]:
+        checked = []
+        for origin in origins:
+            parts = urlsplit(origin.strip())
+            if parts.scheme not in ("http", "https") or not parts.netloc or parts.path.strip("/"):
+                raise ValueError(
+                    f"'{origin}' is not an origin: write scheme://host[:port], "
+                    "e.g. http://localhost:3000"
+                )
+            checked.append(f"{parts.scheme}://{parts.netloc}".lower())
+        return checked
+
+    @field_validator("trusted_proxy")
+    @classmethod
+    def _proxies(cls, proxies: list[str]) -> list[str]:
+        for proxy in proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"'{proxy}' is not an IP address or network: e.g. 127.0.0.1 or 10.0.0.0/8"
+                ) from None
+        return proxies
 
     @classmethod
     def settings_customise_sources(

@@ -422,3 +422,35 @@ async def test_page_states_before_and_after_a_call_at_desktop_and_phone_sizes(
         finally:
             await browser.close()
     assert not page_errors, page_errors
+
+
+async def test_page_behind_a_host_rewriting_proxy_with_trusted_proxy(
+    fake_ollama: ThreadedFakeOllama, tmp_path: Path
+) -> None:
+    """The page opened through a proxy that rewrites Host (nginx's default) connects a call
+    when the server trusts the proxy: /start and the offer go through it, media direct."""
+    from playwright.async_api import async_playwright
+
+    from localagent.testing.app_process import run_app
+    from localagent.testing.reverse_proxy import ThreadedReverseProxy
+
+    flags = ("--ollama-host", fake_ollama.url, "--avatar", "local", "--trusted-proxy", "127.0.0.1")
+    with run_app(*flags) as app, ThreadedReverseProxy(app.url) as proxy:
+        assert proxy.url != app.url
+        async with async_playwright() as pw:
+            browser = await launch_chromium(pw)
+            try:
+                page = await browser.new_page(viewport={"width": 1280, "height": 800})
+                signalling: list[str] = []
+                page.on("request", lambda r: r.method == "POST" and signalling.append(r.url))
+                await page.goto(proxy.url + "/")
+                await page.click("#connect")
+                await page.wait_for_function(
+                    "document.querySelector('#state').dataset.kind === 'ready'", timeout=60_000
+                )
+                assert signalling and all(u.startswith(proxy.url) for u in signalling)
+                assert any(u.endswith("/start") for u in signalling), signalling
+                await hang_up(page)
+            finally:
+                await browser.close()
+        assert not [line for line in app.lines if "refused (" in line], app.output

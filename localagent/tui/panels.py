@@ -21,6 +21,7 @@ from localagent.events import (
     FunctionCalled,
     NodeEntered,
     RecorderStatus,
+    RequestRefused,
     ServiceFault,
     ServiceHealth,
     SessionEnded,
@@ -253,6 +254,7 @@ class ServicesPanel(Static):
         self.services = services
         self.sessions: dict[str, str] = {}  # id -> live avatar
         self.faults: list[ServiceFault] = []  # the latest few, newest last
+        self.refusals: list[RequestRefused] = []  # the latest few kinds, newest last
         self.fixes: dict[str, str] = dict(fixes or {})  # service -> what to do, while down
 
     def on_mount(self) -> None:
@@ -261,6 +263,8 @@ class ServicesPanel(Static):
     def handle(self, event: Event) -> None:
         if isinstance(event, ServiceFault):
             self.faults = [*self.faults, event][-3:]
+        elif isinstance(event, RequestRefused):
+            self.refusals = [*self.refusals, event][-3:]
         elif isinstance(event, SessionStarted):
             self.sessions[event.session_id] = event.avatar
         elif isinstance(event, AvatarChanged):
@@ -291,6 +295,9 @@ class ServicesPanel(Static):
             if fix := self.fixes.get(name):
                 text.append("\n  fix: ", style="bold")
                 text.append(fix)
+        for refusal in self.refusals:
+            text.append(f"\n{_clock(refusal.at)} refused {refusal.status}: ", style="bold yellow")
+            text.append(refusal.reason)
         for fault in self.faults:
             text.append(f"\n{_clock(fault.at)} {fault.service} fault: ", style="bold red")
             text.append(fault.error)  # whole: the reason is the point

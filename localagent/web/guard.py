@@ -5,12 +5,18 @@ a cross-origin `fetch` can POST an offer, and a DNS-rebinding page can even read
 answers. This ASGI middleware refuses, before any route runs:
 
 - a Host header that is not this machine's loopback name or address (DNS rebinding), 403;
-- a cross-origin browser request (Origin / Sec-Fetch-Site), 403;
+  behind a `--trusted-proxy`, the host the proxy says the browser asked for stands in
+  for both (see `origins.py`);
+- a cross-origin browser request (Origin / Sec-Fetch-Site), 403, unless its origin is one
+  of `--allow-origin`'s, which also get CORS (preflight answered, responses readable);
 - when bound to a non-loopback address, any request without the per-run token, 401. The
   token comes in the printed URL (`?token=`); the server answers with an HttpOnly,
   SameSite=Strict cookie so the page's own requests carry it;
 - API writes without a Content-Length (411), over `max_body` bytes (413), or not JSON (415);
   the one upload (`/api/avatar-image`, a photo) takes only pictures, up to its own size.
+
+Each kind of refusal is told to `on_refusal` (the log and the TUI) once, with its reason and
+fix: a refused page itself sees only "Failed to fetch".
 """
 
 from __future__ import annotations
@@ -18,19 +24,22 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import secrets
+from collections.abc import Callable, Iterable
 from urllib.parse import urlsplit
 
 from starlette.datastructures import MutableHeaders
 from starlette.requests import HTTPConnection
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from localagent.web.origins import TrustedProxies, cors_headers, forwarded
 
 __all__ = ["TOKEN_COOKIE", "RequestGuard", "is_loopback_host", "new_token"]
 
 TOKEN_COOKIE = "localagent_token"
-# path -> (largest body, content types taken): the API writes that are not JSON.
 # Where a request body is checked: the API, and pipecat's runner routes (runner_routes.py).
 _BODIES_CHECKED = ("/api/", "/start", "/sessions/")
+# path -> (largest body, content types taken): the API writes that are not JSON.
 UPLOADS = {
     "/api/avatar-image": (12 * 1024 * 1024, frozenset({"image/jpeg", "image/png", "image/webp"}))
 }
@@ -53,6 +62,15 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
+def _cross_origin(origin: str | None) -> str:
+    if origin is None or origin == "null":
+        return "Cross-origin requests are refused."
+    return (
+        f"Cross-origin requests are refused: {origin} is not this server's page. "
+        f"To allow a front end there, start localagent with --allow-origin {origin}."
+    )
+
+
 def _hostname(authority: str) -> str:
     """`host[:port]` or `[v6]:port` -> host."""
     return (urlsplit("//" + authority).hostname or "").lower()
@@ -68,45 +86,117 @@ class RequestGuard:
         bind_host: str,
         token: str | None,
         max_body: int = 256 * 1024,
+        allow_origins: Iterable[str] = (),
+        trusted_proxies: Iterable[str] = (),
+        on_refusal: Callable[[int, str], None] | None = None,
     ) -> None:
         self.app = app
         self.loopback_only = is_loopback_host(bind_host)
         self.bind_host = bind_host.strip("[]").lower()
         self.token = token
         self.max_body = max_body
+        self.allow_origins = frozenset(o.lower() for o in allow_origins)
+        self.proxies = TrustedProxies(trusted_proxies)
+        self.on_refusal = on_refusal
+        self._told: set[tuple[int, str]] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         request = HTTPConnection(scope)
-        refusal = self._refuse(request)
+        origin = request.headers.get("origin")
+        allowed = origin is not None and origin.lower() in self.allow_origins
+        cors = cors_headers(origin, None) if allowed and origin else []
+        preflight = scope["method"] == "OPTIONS" and "access-control-request-method" in (
+            request.headers
+        )
+        if preflight:
+            await self._preflight(request, origin, allowed, scope, receive, send)
+            return
+        refusal = self._refuse(request, allowed)
         if refusal is not None:
             status, detail = refusal
-            await JSONResponse({"detail": detail}, status_code=status)(scope, receive, send)
+            self._tell(status, detail, request)
+            response = JSONResponse({"detail": detail}, status_code=status)
+            response.raw_headers.extend(cors)  # an allowed front end can read why
+            await response(scope, receive, send)
             return
         set_cookie = self.token is not None and "token" in request.query_params
 
         async def send_with_cookie(message: Message) -> None:
-            if set_cookie and message["type"] == "http.response.start":
-                cookie = f"{TOKEN_COOKIE}={self.token}; Path=/; HttpOnly; SameSite=Strict"
-                MutableHeaders(scope=message).append("set-cookie", cookie)
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                if set_cookie:
+                    cookie = f"{TOKEN_COOKIE}={self.token}; Path=/; HttpOnly; SameSite=Strict"
+                    headers.append("set-cookie", cookie)
+                for name, value in cors:
+                    headers.append(name.decode(), value.decode())
             await send(message)
 
         await self.app(scope, receive, send_with_cookie)
 
-    def _refuse(self, request: HTTPConnection) -> tuple[int, str] | None:
+    async def _preflight(
+        self,
+        request: HTTPConnection,
+        origin: str | None,
+        allowed: bool,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        """CORS preflight: answered for an allowed origin only; nothing else runs."""
+        if not allowed or origin is None:
+            detail = _cross_origin(origin)
+            self._tell(403, detail, request)
+            await JSONResponse({"detail": detail}, status_code=403)(scope, receive, send)
+            return
+        asked = request.headers.get("access-control-request-headers", "content-type")
+        response = Response(status_code=204)
+        response.raw_headers.extend(cors_headers(origin, asked))
+        await response(scope, receive, send)
+
+    def _tell(self, status: int, detail: str, request: HTTPConnection) -> None:
+        """Each refusal once (with its reason and fix), however often it recurs."""
+        if self.on_refusal is None or (status, detail) in self._told:
+            return
+        self._told.add((status, detail))
+        client = request.client.host if request.client else "?"
+        self.on_refusal(
+            status, f"{detail} ({request.scope['method']} {request.url.path} from {client})"
+        )
+
+    def _authority(self, request: HTTPConnection) -> tuple[str, bool]:
+        """The host[:port] the browser asked for, and whether a trusted proxy said so."""
+        client = request.client.host if request.client else None
+        if self.proxies.trusts(client) and (said := forwarded(request.headers)) is not None:
+            return said.host, True
+        return request.headers.get("host", "").lower(), False
+
+    def _refuse(self, request: HTTPConnection, allowed_origin: bool) -> tuple[int, str] | None:
         headers = request.headers
-        authority = headers.get("host", "")
+        authority, proxied = self._authority(request)
         host = _hostname(authority)
-        if self.loopback_only and not (is_loopback_host(host) or host == self.bind_host):
-            return 403, f"Host '{host}' is not this machine; open the URL localagent printed."
-        origin = headers.get("origin")
-        if origin is not None and (
-            origin == "null" or urlsplit(origin).netloc.lower() != authority.lower()
+        if (
+            self.loopback_only
+            and not proxied  # the proxy, on this machine, decided who reaches it
+            and not (is_loopback_host(host) or host == self.bind_host)
         ):
-            return 403, "Cross-origin requests are refused."
-        if headers.get("sec-fetch-site") == "cross-site":
+            hint = ""
+            if "x-forwarded-host" in headers or "forwarded" in headers:
+                hint = " (behind a reverse proxy: start localagent with --trusted-proxy ADDR)"
+            return 403, f"Host '{host}' is not this machine; open the URL localagent printed{hint}."
+        origin = headers.get("origin")
+        if (
+            origin is not None
+            and not allowed_origin
+            and (origin == "null" or urlsplit(origin).netloc.lower() != authority)
+        ):
+            hint = ""
+            if not proxied and ("x-forwarded-host" in headers or "forwarded" in headers):
+                hint = " A reverse proxy rewrote Host: start localagent with --trusted-proxy ADDR."
+            return 403, _cross_origin(origin) + hint
+        if headers.get("sec-fetch-site") == "cross-site" and not allowed_origin:
             return 403, "Cross-site requests are refused."
         if self.token is not None and not self._has_token(request):
             return 401, "This server needs its token: open the full URL localagent printed."

@@ -36,7 +36,7 @@ from localagent.avatar.portraits import MAX_UPLOAD_BYTES
 from localagent.avatar.stage import avatar_kind
 from localagent.call.call import Call
 from localagent.call.registry import CallLimitReached, CallRegistry
-from localagent.events import ServiceHealth
+from localagent.events import RequestRefused, ServiceHealth
 from localagent.ollama_status import OllamaStatus, probe_ollama, watch_ollama
 from localagent.privacy.egress import egress_counts
 from localagent.recorder import Recorder
@@ -160,7 +160,19 @@ def create_app(state: AppState) -> FastAPI:
             await asyncio.wait_for(handler.close(), 3)
 
     app = FastAPI(title="localagent", lifespan=lifespan, docs_url=None, redoc_url=None)
-    app.add_middleware(RequestGuard, bind_host=state.settings.host, token=state.token)
+
+    def refused(status: int, reason: str) -> None:
+        logger.warning(f"refused ({status}): {reason}")
+        state.runtime.bus.publish(RequestRefused("", status=status, reason=reason))
+
+    app.add_middleware(
+        RequestGuard,
+        bind_host=state.settings.host,
+        token=state.token,
+        allow_origins=state.settings.allow_origin,
+        trusted_proxies=state.settings.trusted_proxy,
+        on_refusal=refused,
+    )
     app.add_exception_handler(RequestValidationError, _invalid_body)
     add_cockpit_routes(app, state, feed)
 
