@@ -63,6 +63,11 @@ _FLAGS: dict[str, dict[str, Any]] = {
     "barge_in": {"choices": ["words", "voice"], "help": "what interrupts the bot (default words)"},
     "offline": {"action": "store_true", "help": "allow no connection off this machine"},
     "require_token": {"action": "store_true", "help": "ask for the per-run token on loopback too"},
+    "tls_cert": {
+        "metavar": "PATH",
+        "help": "PEM certificate for HTTPS (beyond loopback: a self-signed one when left out)",
+    },
+    "tls_key": {"metavar": "PATH", "help": "the certificate's PEM private key"},
     "allow_origin": {
         "action": "append",
         "metavar": "ORIGIN",

@@ -34,7 +34,14 @@ class AppControls:
             "turn": e.turn_stop.describe(),
             "avatar": ("Tavus (local on standby)" if s.wants_tavus() else "local") + self._face(),
             "recorder": recorder.health.describe() if recorder else "off",
+            **({"HTTPS": self._tls()} if self._state.tls else {}),
         }
+
+    def _tls(self) -> str:
+        tls = self._state.tls
+        assert tls is not None
+        kind = "self-signed" if tls.self_signed else str(tls.cert)
+        return f"{kind}, SHA-256 {tls.fingerprint}"
 
     def fixes(self) -> dict[str, str]:
         """The fix for each service that is down now."""

@@ -213,6 +213,12 @@ class Settings(BaseSettings):
         False,
         description="Ask for the per-run token on loopback too (always asked beyond loopback).",
     )
+    tls_cert: Path | None = Field(
+        None,
+        description="PEM certificate for HTTPS (with tls_key); bound beyond loopback without "
+        "one, a self-signed certificate is made under the data dir.",
+    )
+    tls_key: Path | None = Field(None, description="The PEM private key of tls_cert.")
     allow_origin: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Other origins (scheme://host[:port]) whose pages may call the server, "

@@ -21,6 +21,7 @@ from localagent.web.cockpit import (
 from localagent.web.guard import is_loopback_host, new_token
 from localagent.web.port import check_port_free
 from localagent.web.server import AppState
+from localagent.web.tls import tls_files
 
 if TYPE_CHECKING:
     from localagent.tui.app import LocalAgentApp
@@ -47,6 +48,17 @@ async def build_state(settings: Settings) -> tuple[AppState, Recorder | None]:
     flow = load_flow(settings.flow, settings.flows_dir)
     check_port_free(settings.host, settings.port)
     check_data_dir(settings.data_dir, sessions=settings.record_sessions)
+    loopback = is_loopback_host(settings.host)
+    tls = tls_files(
+        settings.tls_cert,
+        settings.tls_key,
+        bind_host=settings.host,
+        loopback=loopback,
+        data_dir=settings.data_dir,
+    )
+    if tls is not None:
+        made = f"self-signed, made for this machine ({tls.cert})" if tls.self_signed else tls.cert
+        logger.info(f"HTTPS with {made}; SHA-256 fingerprint {tls.fingerprint}")
     logger.info(f"flow '{flow.name}' loaded from {flow.path}")
     logger.info("loading models...")
     engines = await asyncio.to_thread(load_engines, settings)
@@ -82,8 +94,8 @@ async def build_state(settings: Settings) -> tuple[AppState, Recorder | None]:
         bus=bus,
         portraits=portraits,
     )
-    token = new_token() if settings.require_token or not is_loopback_host(settings.host) else None
-    state = AppState(runtime=runtime, ollama=ollama, token=token, recorder=recorder)
+    token = new_token() if settings.require_token or not loopback else None
+    state = AppState(runtime=runtime, ollama=ollama, token=token, recorder=recorder, tls=tls)
     if ollama.ok:
         state.tasks.add(preload)  # cancelled with the sessions at shutdown
         preload.add_done_callback(state.tasks.discard)
@@ -174,7 +186,11 @@ def make_tui(
 def publish_cockpit(state: AppState, url: str) -> None:
     """Where `python -m localagent tui` finds this server, and its token (this user only)."""
     info = CockpitInfo(
-        url=url.split("?")[0], token=state.cockpit_token, pid=os.getpid(), page_token=state.token
+        url=url.split("?")[0],
+        token=state.cockpit_token,
+        pid=os.getpid(),
+        page_token=state.token,
+        tls_cert=str(state.tls.cert) if state.tls else None,
     )
     try:
         write_cockpit_file(state.settings.data_dir, info)
@@ -198,6 +214,8 @@ def make_server(state: AppState) -> tuple[Any, Callable[[], str]]:
         lifespan="on",
         http=timed_h11(settings.http_request_timeout),
         timeout_keep_alive=5,
+        ssl_certfile=str(state.tls.cert) if state.tls else None,
+        ssl_keyfile=str(state.tls.key) if state.tls else None,
     )
     server = uvicorn.Server(config)
 
@@ -206,7 +224,8 @@ def make_server(state: AppState) -> tuple[Any, Callable[[], str]]:
         port = servers[0].sockets[0].getsockname()[1] if servers else settings.port
         host = settings.host if ":" not in settings.host else f"[{settings.host}]"
         query = f"?token={state.token}" if state.token else ""
-        return f"http://{host}:{port}/{query}"
+        scheme = "https" if state.tls else "http"
+        return f"{scheme}://{host}:{port}/{query}"
 
     return server, url
 

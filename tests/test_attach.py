@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import stat
@@ -16,6 +17,7 @@ from typing import Any
 
 import aiohttp
 import numpy as np
+import pytest
 
 from localagent.events import ServiceHealth
 from localagent.settings import Settings
@@ -24,7 +26,7 @@ from localagent.testing.app_process import fetch_status, run_app
 from localagent.testing.caller import Caller
 from localagent.testing.fake_ollama import Reply, ThreadedFakeOllama, ToolCall
 from localagent.testing.portraits import astronaut
-from localagent.tui.attach import attached_app, cockpit_headers, hello
+from localagent.tui.attach import AttachError, attached_app, cockpit_headers, cockpit_ssl, hello
 from localagent.tui.llm_panel import LLMPanel
 from localagent.tui.panels import FlowPanel
 from localagent.web.cockpit import (
@@ -223,3 +225,29 @@ async def test_a_face_chosen_on_the_page_reaches_the_services_panel(
         chosen, forgotten = [e.detail for e in seen if e.service == "avatar"]
         assert "portrait" in chosen and chosen.startswith("local")
         assert forgotten.endswith("drawn face")
+
+
+async def test_the_cockpit_attaches_over_https_with_the_servers_certificate_pinned(
+    fake_ollama: ThreadedFakeOllama, tmp_path: Path
+) -> None:
+    """Bound beyond loopback the server is HTTPS only, with a self-signed certificate: the
+    cockpit trusts exactly that one (from cockpit.json), and no other."""
+    from localagent.web.tls import ensure_self_signed
+
+    settings = Settings(
+        host="0.0.0.0", port=0, ollama_host=fake_ollama.url, data_dir=tmp_path, avatar="local"
+    )
+    async with _server(settings) as (_state, url):
+        info = read_cockpit_file(tmp_path)
+        assert info is not None and url.startswith("https://") and info.tls_cert
+        assert info.page_token  # beyond loopback the page's token is needed too
+        pinned = aiohttp.TCPConnector(ssl=cockpit_ssl(info))
+        async with aiohttp.ClientSession(headers=cockpit_headers(info), connector=pinned) as http:
+            greeting = await hello(http, info)
+            assert greeting["services"]["HTTPS"].startswith("self-signed, SHA-256 ")
+        other = ensure_self_signed(tmp_path / "other", "0.0.0.0")
+        impostor = dataclasses.replace(info, tls_cert=str(other.cert))
+        wrong = aiohttp.TCPConnector(ssl=cockpit_ssl(impostor))
+        async with aiohttp.ClientSession(headers=cockpit_headers(info), connector=wrong) as http:
+            with pytest.raises(AttachError, match="not using the certificate in cockpit.json"):
+                await hello(http, impostor)

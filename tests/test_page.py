@@ -31,7 +31,12 @@ pytestmark = [
 
 
 async def launch_chromium(
-    pw: Any, mic: Path | None = None, *, allow_mic: bool = True, devices: bool = True
+    pw: Any,
+    mic: Path | None = None,
+    *,
+    allow_mic: bool = True,
+    devices: bool = True,
+    extra: tuple[str, ...] = (),
 ) -> Any:
     """Headless Debian Chromium with a fake camera and microphone (`mic`: a WAV it loops),
     and none of its background calls home (this machine has no network). `allow_mic=False`
@@ -49,6 +54,7 @@ async def launch_chromium(
     ]
     if mic is not None:
         args.append(f"--use-file-for-fake-audio-capture={mic}")
+    args += extra
     return await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
 
 

@@ -47,9 +47,16 @@ def run(args: argparse.Namespace) -> int:
 async def _attach(info: CockpitInfo) -> int:
     import aiohttp
 
-    from localagent.tui.attach import AttachError, attached_app, cockpit_headers, hello
+    from localagent.tui.attach import (
+        AttachError,
+        attached_app,
+        cockpit_headers,
+        cockpit_ssl,
+        hello,
+    )
 
-    async with aiohttp.ClientSession(headers=cockpit_headers(info)) as http:
+    connector = aiohttp.TCPConnector(ssl=cockpit_ssl(info))
+    async with aiohttp.ClientSession(headers=cockpit_headers(info), connector=connector) as http:
         try:
             greeting = await hello(http, info)
         except AttachError as e:

@@ -19,7 +19,7 @@ from typing import Any
 
 __all__ = ["AppProcess", "fetch_status", "run_app", "wait_exit"]
 
-_READY = re.compile(r"localagent ready: open (http://\S+?)/?\s*$")
+_READY = re.compile(r"localagent ready: open (https?://\S+?)/?\s*$")
 
 
 @dataclass

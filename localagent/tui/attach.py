@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -22,13 +23,30 @@ from localagent.tui.app import LocalAgentApp
 from localagent.tui.messages import LogLine
 from localagent.web.cockpit import TOKEN_HEADER, CockpitInfo
 
-__all__ = ["AttachError", "RemoteControls", "attached_app", "cockpit_headers", "hello"]
+__all__ = [
+    "AttachError",
+    "RemoteControls",
+    "attached_app",
+    "cockpit_headers",
+    "cockpit_ssl",
+    "hello",
+]
 
 RETRY_S = 2.0
 
 
 class AttachError(Exception):
     """No server to attach to, or it refused: the message says what to do."""
+
+
+def cockpit_ssl(info: CockpitInfo) -> ssl.SSLContext | bool:
+    """HTTPS to this machine's server: its own certificate pinned (self-signed or not, and
+    named for the LAN rather than for the loopback address the cockpit uses)."""
+    if info.tls_cert is None:
+        return True
+    context = ssl.create_default_context(cafile=info.tls_cert)
+    context.check_hostname = False  # the pinned certificate is the check
+    return context
 
 
 def cockpit_headers(info: CockpitInfo) -> dict[str, str]:
@@ -49,6 +67,11 @@ async def hello(http: aiohttp.ClientSession, info: CockpitInfo) -> dict[str, Any
                 )
             r.raise_for_status()
             return dict(await r.json())
+    except aiohttp.ClientConnectorCertificateError as e:
+        raise AttachError(
+            f"The server at {info.url} is not using the certificate in cockpit.json "
+            f"({info.tls_cert}): another server took its address? Restart localagent."
+        ) from e
     except (aiohttp.ClientError, TimeoutError) as e:
         raise AttachError(
             f"No localagent server answers at {info.url} ({type(e).__name__}); "

@@ -51,6 +51,7 @@ class CockpitInfo:
     token: str
     pid: int
     page_token: str | None = None  # the page's token, when the server asks for one
+    tls_cert: str | None = None  # the server's certificate, pinned by the cockpit
 
 
 def write_cockpit_file(data_dir: Path, info: CockpitInfo) -> Path:

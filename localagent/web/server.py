@@ -46,6 +46,7 @@ from localagent.web.cockpit import CockpitFeed, add_cockpit_routes
 from localagent.web.guard import RequestGuard, new_token
 from localagent.web.runner_routes import StartedSessions, add_runner_routes
 from localagent.web.signalling import OfferBody, PatchBody
+from localagent.web.tls import TlsFiles
 
 __all__ = ["AppState", "create_app"]
 
@@ -60,6 +61,7 @@ class AppState:
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     token: str | None = None  # required of every request when bound beyond loopback
     cockpit_token: str = field(default_factory=new_token)  # for `localagent tui` to attach
+    tls: TlsFiles | None = None  # HTTPS: always beyond loopback
     recorder: Recorder | None = None
 
     def __post_init__(self) -> None:
