@@ -83,7 +83,9 @@ class Settings(BaseSettings):
     )
 
     whisper_model: str = Field(
-        "tiny.en", description="faster-whisper size name or path to a CTranslate2 model dir."
+        "tiny.en",
+        description="faster-whisper size name, path to a CTranslate2 model dir, or auto "
+        "(the best installed one for this machine's CPU or GPU).",
     )
     whisper_device: Literal["auto", "cpu", "cuda"] = Field("auto")
     whisper_compute_type: str = Field(

@@ -139,6 +139,38 @@ def check_cuda(settings: Settings) -> list[Check]:
     return [Check("CUDA", "ok", f"{count} GPU(s); compute types {gpu_types}")]
 
 
+def check_hardware(settings: Settings) -> list[Check]:
+    """What this machine suits, beside what is configured (a rule of thumb, see hardware.py)."""
+    from localagent.models.hardware import WHISPER_LADDER, detect, recommend
+
+    hardware = detect()
+    advice = recommend(hardware)
+    checks = [
+        Check(
+            "hardware",
+            "info",
+            f"{hardware.describe()}: suits whisper {advice.whisper} and the LLM "
+            f"{advice.llm} ({advice.why}); --whisper-model auto picks the best installed "
+            f"whisper, `ollama pull {advice.llm}` gets the LLM",
+        )
+    ]
+    configured = settings.whisper_model.removesuffix(".en")
+    ladder = [name.removesuffix(".en") for name in WHISPER_LADDER]
+    if configured in ladder and ladder.index(configured) < ladder.index(
+        advice.whisper.removesuffix(".en")
+    ):
+        checks.append(
+            Check(
+                "whisper size",
+                "warn",
+                f"{settings.whisper_model} is larger than this machine suits "
+                f"({advice.whisper}): transcripts may come too late for a conversation",
+                f"--whisper-model {advice.whisper} (or auto); measure with scripts/bench.py",
+            )
+        )
+    return checks
+
+
 def check_models(settings: Settings) -> list[Check]:
     from localagent.models.resolve import resolve_piper_voice, resolve_whisper_model
 
@@ -396,6 +428,7 @@ def run_checks(settings: Settings) -> list[Check]:
         check_python,
         check_packages,
         lambda: check_cuda(settings),
+        lambda: check_hardware(settings),
         lambda: check_models(settings),
         lambda: check_flow(settings),
         lambda: check_portrait(settings),

@@ -291,6 +291,12 @@ def list_models(manifest: dict[str, ModelEntry], models_dir: Path, *, as_json: b
     for entry in manifest.values():
         found = _where(entry, models_dir)
         rows.append((entry, found))
+    from localagent.models.hardware import detect, pick_whisper, recommend
+
+    hardware = detect()
+    advice = recommend(hardware)
+    by_name = {e.name: r for e, r in rows if e.kind == "whisper"}
+    auto = pick_whisper(hardware, lambda n: r.path if (r := by_name.get(n)) else None)
     if as_json:
         out = [
             {
@@ -304,7 +310,18 @@ def list_models(manifest: dict[str, ModelEntry], models_dir: Path, *, as_json: b
             }
             for e, r in rows
         ]
-        print(json.dumps({"models_dir": str(models_dir), "models": out}, indent=2))
+        suits = {
+            "hardware": hardware.describe(),
+            "whisper": advice.whisper,
+            "llm": advice.llm,
+            "why": advice.why,
+            "auto_picks": auto[0] if auto else None,
+        }
+        print(
+            json.dumps(
+                {"models_dir": str(models_dir), "models": out, "for_this_machine": suits}, indent=2
+            )
+        )
         return 0
     name_w = max(len(e.name) for e, _ in rows) + 2
     print(f"{'kind':<9}{'name':<{name_w}}{'size':>9}  installed")
@@ -312,6 +329,11 @@ def list_models(manifest: dict[str, ModelEntry], models_dir: Path, *, as_json: b
         installed = "-" if r is None else str(r.path) if r.source == "models dir" else r.source
         print(f"{e.kind:<9}{e.name:<{name_w}}{e.size_mb:>6g} MB  {installed}")
     print(f"\nmodels dir: {models_dir}  (pull with `python -m localagent models pull NAME`)")
+    print(
+        f"this machine ({hardware.describe()}) suits whisper {advice.whisper} and the LLM "
+        f"{advice.llm}: {advice.why}. --whisper-model auto picks "
+        + (auto[0] if auto else "nothing: no whisper model is installed")
+    )
     return 0
 
 

