@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from loguru import logger
 
 from localagent.flows.loader import load_flow
-from localagent.ollama_status import OllamaStatus, describe
+from localagent.ollama_status import OllamaStatus, describe_llm
 
 if TYPE_CHECKING:
     from localagent.web.server import AppState
@@ -28,9 +28,9 @@ class AppControls:
         ollama = self._state.ollama or OllamaStatus(ok=True)
         recorder = self._state.recorder
         return {
-            "LLM": describe(ollama, s.ollama_host, s.llm_model),
-            "STT": f"whisper {e.whisper_model.name} {e.whisper_device}/{e.whisper_compute_type}",
-            "TTS": f"Piper {e.piper_voice.name}",
+            "LLM": describe_llm(ollama, s),
+            "STT": e.describe_stt(),
+            "TTS": e.describe_tts(),
             "turn": e.turn_stop.describe(),
             "avatar": ("Tavus (local on standby)" if s.wants_tavus() else "local") + self._face(),
             "recorder": recorder.health.describe() if recorder else "off",

@@ -1,4 +1,5 @@
-"""Is Ollama there, and does it have our model? Asked at start-up and per session."""
+"""Is the LLM's server there (Ollama, or an OpenAI-compatible one at `--llm-url`), and does it
+have our model? Asked at start-up, every few seconds for the cockpit, and per session."""
 
 from __future__ import annotations
 
@@ -9,8 +10,18 @@ from dataclasses import dataclass
 import aiohttp
 
 from localagent.events import EventBus, ServiceHealth
+from localagent.settings import Settings
 
-__all__ = ["OllamaStatus", "describe", "load_model", "probe_ollama", "watch_ollama"]
+__all__ = [
+    "OllamaStatus",
+    "describe",
+    "describe_llm",
+    "load_model",
+    "probe_llm",
+    "probe_ollama",
+    "probe_openai_server",
+    "watch_ollama",
+]
 
 
 @dataclass(frozen=True)
@@ -61,6 +72,54 @@ async def probe_ollama(host: str, model: str, timeout_s: float = 2.0) -> OllamaS
     return OllamaStatus(ok=True, version=version)
 
 
+async def probe_openai_server(url: str, model: str, timeout_s: float = 2.0) -> OllamaStatus:
+    """Check an OpenAI-compatible LLM server (`--llm-url`): `GET /models` lists `model`."""
+    timeout = aiohttp.ClientTimeout(total=timeout_s)
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as http,
+            http.get(f"{url}/models") as resp,
+        ):
+            resp.raise_for_status()
+            listed = await resp.json()
+    except (aiohttp.ClientError, TimeoutError, ValueError) as e:
+        reason = type(e).__name__ if not str(e) else str(e)
+        return OllamaStatus(
+            ok=False,
+            problem=f"The LLM server is not reachable at {url} ({reason}).",
+            fix="start it (vLLM: `vllm serve MODEL`; llama.cpp: `llama-server -m MODEL.gguf`) "
+            "or correct --llm-url (its OpenAI base URL, ending in /v1)",
+            spoken="I can't reach the language model server. Please start it; once it's "
+            "running, just say that again.",
+            spoken_again="I still can't reach the language model server.",
+        )
+    ids = {str(m.get("id")) for m in listed.get("data", []) if isinstance(m, dict)}
+    if ids and model not in ids:
+        return OllamaStatus(
+            ok=False,
+            problem=f"The LLM server at {url} serves {', '.join(sorted(ids))}, not '{model}'.",
+            fix=f"set --llm-model to one of those, or start the server with {model}",
+            spoken="The language model server does not have the configured model.",
+            spoken_again="The language model server still does not have the model.",
+        )
+    return OllamaStatus(ok=True, version="OpenAI-compatible")
+
+
+async def probe_llm(settings: Settings, timeout_s: float = 2.0) -> OllamaStatus:
+    """The configured LLM's server: Ollama, or the OpenAI-compatible one at `llm_url`."""
+    if settings.llm_url is not None:
+        return await probe_openai_server(settings.llm_url, settings.llm_model, timeout_s)
+    return await probe_ollama(settings.ollama_host, settings.llm_model, timeout_s)
+
+
+def describe_llm(status: OllamaStatus, settings: Settings) -> str:
+    if settings.llm_url is None:
+        return describe(status, settings.ollama_host, settings.llm_model)
+    where = settings.llm_url.removeprefix("http://").removeprefix("https://")
+    line = f"OpenAI-compatible server {settings.llm_model} @ {where}"
+    return line if status.ok else f"DOWN {line}: {status.problem}"
+
+
 async def load_model(host: str, model: str, timeout_s: float = 300.0) -> float | None:
     """Ask Ollama to load `model` into memory now (an empty generate request), so the first
     turn does not wait for it. Seconds taken, or None if Ollama refused; never raises."""
@@ -94,13 +153,18 @@ async def watch_ollama(
     first: OllamaStatus | None = None,
     interval_s: float = 5.0,
     on_change: Callable[[OllamaStatus], None] | None = None,
+    settings: Settings | None = None,
 ) -> None:
-    """Ask Ollama every `interval_s` and publish its health whenever it changes, so the
-    cockpit shows Ollama coming back (or going away) without a call."""
+    """Ask Ollama (or, given `settings` with an `llm_url`, that server) every `interval_s`
+    and publish its health whenever it changes, so the cockpit shows it coming back (or
+    going away) without a call."""
     last = first
     while True:
         await asyncio.sleep(interval_s)
-        status = await probe_ollama(host, model, timeout_s=min(2.0, interval_s))
+        if settings is not None:
+            status = await probe_llm(settings, timeout_s=min(2.0, interval_s))
+        else:
+            status = await probe_ollama(host, model, timeout_s=min(2.0, interval_s))
         if last is not None and (status.ok, status.problem) == (last.ok, last.problem):
             continue
         last = status
@@ -111,7 +175,9 @@ async def watch_ollama(
                 "",
                 service="LLM",
                 ok=status.ok,
-                detail=describe(status, host, model),
+                detail=describe_llm(status, settings)
+                if settings is not None
+                else describe(status, host, model),
                 fix=status.fix,
             )
         )

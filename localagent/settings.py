@@ -87,6 +87,24 @@ class Settings(BaseSettings):
         description="faster-whisper size name, path to a CTranslate2 model dir, or auto "
         "(the best installed one for this machine's CPU or GPU).",
     )
+    stt_url: str | None = Field(
+        None,
+        description="An OpenAI-compatible transcription server's base URL (e.g. "
+        "faster-whisper-server/speaches: http://gpu-box:8000/v1); unset: whisper in-process.",
+    )
+    stt_model: str = Field(
+        "Systran/faster-whisper-small.en", description="The model the STT server is asked for."
+    )
+    llm_url: str | None = Field(
+        None,
+        description="An OpenAI-compatible LLM server's base URL (vLLM, llama.cpp's server: "
+        "http://gpu-box:8000/v1), asked for llm_model; unset: Ollama at OLLAMA_HOST.",
+    )
+    tts_url: str | None = Field(
+        None,
+        description="A Piper HTTP server's synthesis URL (python -m piper.http_server: "
+        "http://gpu-box:5000/synthesize), asked for piper_voice; unset: Piper in-process.",
+    )
     whisper_device: Literal["auto", "cpu", "cuda"] = Field("auto")
     whisper_compute_type: str = Field(
         "auto", description="CTranslate2 compute type; auto = int8 on CPU, float16 on CUDA."
@@ -231,6 +249,16 @@ class Settings(BaseSettings):
         description="Reverse proxy addresses (IP or CIDR) whose X-Forwarded-Host/-Proto or "
         "Forwarded headers are believed (comma-separated in the environment).",
     )
+
+    @field_validator("stt_url", "llm_url", "tts_url")
+    @classmethod
+    def _server_url(cls, url: str | None) -> str | None:
+        if url is None or not url.strip():
+            return None
+        parts = urlsplit(url.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"'{url}' is not an http(s) URL, e.g. http://gpu-box:8000/v1")
+        return url.strip().rstrip("/")
 
     @field_validator("allow_origin", "trusted_proxy", mode="before")
     @classmethod

@@ -38,7 +38,7 @@ async def build_state(settings: Settings) -> tuple[AppState, Recorder | None]:
     from localagent.events import EventBus, RecorderStatus
     from localagent.flows.loader import load_flow
     from localagent.memory import limit_malloc_arenas
-    from localagent.ollama_status import probe_ollama
+    from localagent.ollama_status import probe_llm
     from localagent.privacy.egress import install_egress_guard, policy_for
     from localagent.runtime import Runtime
     from localagent.store import SessionStore
@@ -62,8 +62,11 @@ async def build_state(settings: Settings) -> tuple[AppState, Recorder | None]:
     logger.info(f"flow '{flow.name}' loaded from {flow.path}")
     logger.info("loading models...")
     engines = await asyncio.to_thread(load_engines, settings)
-    ollama = await probe_ollama(settings.ollama_host, settings.llm_model)
-    if ollama.ok:
+    ollama = await probe_llm(settings)
+    preload: asyncio.Task[None] | None = None
+    if ollama.ok and settings.llm_url is not None:
+        logger.info(f"the LLM server at {settings.llm_url} has {settings.llm_model}")
+    elif ollama.ok:
         logger.info(f"Ollama {ollama.version} at {settings.ollama_host} has {settings.llm_model}")
         preload = asyncio.create_task(_load_llm(settings), name="ollama-load")
     else:
@@ -96,7 +99,7 @@ async def build_state(settings: Settings) -> tuple[AppState, Recorder | None]:
     )
     token = new_token() if settings.require_token or not loopback else None
     state = AppState(runtime=runtime, ollama=ollama, token=token, recorder=recorder, tls=tls)
-    if ollama.ok:
+    if preload is not None:
         state.tasks.add(preload)  # cancelled with the sessions at shutdown
         preload.add_done_callback(state.tasks.discard)
     return state, recorder

@@ -46,7 +46,7 @@ from localagent.events import (
     Turn,
     TurnLatency,
 )
-from localagent.ollama_status import probe_ollama
+from localagent.ollama_status import probe_llm
 from localagent.runtime import Runtime
 
 __all__ = ["APOLOGIES", "Call", "CallState"]
@@ -305,7 +305,7 @@ class Call:
             parts.video_out.attach()
             logger.info(f"session {self.id}: browser connected ({avatar.live} avatar)")
             await worker.queue_frames([avatar_message()])
-            status = await probe_ollama(settings.ollama_host, settings.llm_model)
+            status = await probe_llm(settings)
             initial = flow.flow.initial_node
             if not status.ok:
                 logger.warning(f"session {self.id}: {status.problem} fix: {status.fix}")
@@ -325,7 +325,7 @@ class Call:
             logger.warning(f"session {self.id}: {service} failed: {error}")
             apology = APOLOGIES.get(service, "")
             if service == "LLM":
-                status = await probe_ollama(settings.ollama_host, settings.llm_model)
+                status = await probe_llm(settings)
                 if not status.ok:  # the full notice once a call, then the short one
                     again = status.spoken in notices
                     apology = status.spoken_again if again else status.spoken

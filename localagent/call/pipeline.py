@@ -89,9 +89,9 @@ def build_pipeline(
     spoken_words = SpokenWords()  # word timings, from the TTS to the local avatar
     face = runtime.portraits.face(settings.avatar_width, settings.avatar_height)
     avatar = create_avatar_stage(settings, http, runtime.journal, spoken_words, face)
-    llm, stt = create_llm(settings), create_stt(engines)
+    llm, stt = create_llm(settings), create_stt(engines, settings)
     hold = SpeculativeHold()  # a speculative answer, spoken, until its turn is over
-    tts = create_tts(engines, spoken_words, hold)
+    tts = create_tts(engines, spoken_words, hold, settings=settings, http=http)
     video_out = AvatarVideoOut(connection)
     tool_guard = ToolLoopGuard(limit=settings.tool_call_limit)
     bot_mute = BotMute()

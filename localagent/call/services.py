@@ -11,16 +11,21 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
+import aiohttp
 from loguru import logger
 from pipecat.audio.vad.silero import SileroOnnxModel, SileroVADAnalyzer
 from pipecat.audio.vad.vad_analyzer import VADAnalyzer, VADState
 from pipecat.frames.frames import EagerEndOfTurnCancelFrame, ErrorFrame, Frame, InterruptionFrame
 from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.ollama.llm import OLLamaLLMService
-from pipecat.services.piper.tts import PiperTTSService
+from pipecat.services.openai.llm import OpenAILLMService
+from pipecat.services.openai.stt import OpenAISTTService
+from pipecat.services.piper.tts import PiperHttpTTSService, PiperTTSService
+from pipecat.services.stt_service import STTService
 from pipecat.services.tts_service import TTSService
 from pipecat.services.whisper.stt import WhisperSTTService
 from pipecat.transcriptions.language import Language
+from pipecat.turns.speculation_gate import SpeculationGate
 
 from localagent.avatar.visemes import viseme_track
 from localagent.call.speculation import LLMPassGate, SpeculativeHold
@@ -46,6 +51,7 @@ class SharedWhisperSTTService(WhisperSTTService):
     """WhisperSTTService over a model loaded once for the process."""
 
     def __init__(self, *, engines: Engines, **kwargs: Any) -> None:
+        assert engines.whisper is not None and engines.whisper_model is not None
         self._shared_model = engines.whisper
         super().__init__(
             device=engines.whisper_device,
@@ -78,6 +84,7 @@ class SharedPiperTTSService(PiperTTSService):
         hold: SpeculativeHold | None = None,
         **kwargs: Any,
     ) -> None:
+        assert engines.piper is not None and engines.piper_voice is not None
         self._spoken_words = spoken_words if engines.piper_word_timing else None
         self._hold = hold
         # PiperTTSService.__init__ would load (or download) the voice again; skip to its base.
@@ -189,7 +196,15 @@ def create_vad(engines: Engines) -> SharedSileroVAD:
     return SharedSileroVAD(engines=engines)
 
 
-def create_stt(engines: Engines) -> SharedWhisperSTTService:
+def create_stt(engines: Engines, settings: Settings | None = None) -> STTService:
+    """Whisper in-process, or the OpenAI-compatible server at `stt_url`."""
+    if settings is not None and settings.stt_url is not None:
+        return OpenAISTTService(
+            api_key="localagent",
+            base_url=settings.stt_url,
+            settings=OpenAISTTService.Settings(model=settings.stt_model, language=Language.EN),
+            ttfs_p99_latency=1.0,
+        )
     return SharedWhisperSTTService(engines=engines)
 
 
@@ -197,18 +212,34 @@ def create_tts(
     engines: Engines,
     spoken_words: SpokenWords | None = None,
     hold: SpeculativeHold | None = None,
-) -> SharedPiperTTSService:
+    *,
+    settings: Settings | None = None,
+    http: aiohttp.ClientSession | None = None,
+) -> TTSService:
+    """Piper in-process, or Piper's HTTP server at `tts_url` (no word timings from it: an
+    interrupted answer is kept to the sentence)."""
+    if settings is not None and settings.tts_url is not None:
+        assert http is not None
+        return PiperHttpTTSService(
+            base_url=settings.tts_url,
+            aiohttp_session=http,
+            settings=PiperHttpTTSService.Settings(
+                model=None, voice=settings.piper_voice, language=None
+            ),
+        )
     return SharedPiperTTSService(engines=engines, spoken_words=spoken_words, hold=hold)
 
 
-class BoundedOllamaLLMService(OLLamaLLMService):
-    """OLLamaLLMService whose requests give up when Ollama goes silent.
+class _Bounded:
+    """An OpenAI-compatible LLM service whose requests give up when the server goes silent.
 
-    The OpenAI client pipecat builds waits up to ten minutes and retries twice, so an
-    Ollama that stalls mid-answer would hold the turn for half an hour. Here a silence of
+    The OpenAI client pipecat builds waits up to ten minutes and retries twice, so a server
+    that stalls mid-answer would hold the turn for half an hour. Here a silence of
     `timeout_s` (before the first token or between two chunks) fails the request at once;
     pipecat reports it as an error and the session apologises.
     """
+
+    _speculation_gate: SpeculationGate
 
     def __init__(self, *, timeout_s: float, **kwargs: Any) -> None:
         self._timeout_s = timeout_s  # create_client runs inside super().__init__
@@ -218,11 +249,26 @@ class BoundedOllamaLLMService(OLLamaLLMService):
         self._speculation_gate = LLMPassGate(name=f"{self}::SpeculationGate")
 
     def create_client(self, *args: Any, **kwargs: Any) -> Any:
-        client = super().create_client(*args, **kwargs)
+        client = super().create_client(*args, **kwargs)  # type: ignore[misc]
         return client.with_options(timeout=self._timeout_s, max_retries=0)
 
 
-def create_llm(settings: Settings) -> OLLamaLLMService:
+class BoundedOllamaLLMService(_Bounded, OLLamaLLMService):
+    """Ollama, bounded."""
+
+
+class BoundedOpenAILLMService(_Bounded, OpenAILLMService):
+    """Any OpenAI-compatible server (vLLM, llama.cpp's server), bounded (--llm-url)."""
+
+
+def create_llm(settings: Settings) -> OpenAILLMService:
+    if settings.llm_url is not None:
+        return BoundedOpenAILLMService(
+            timeout_s=settings.llm_timeout,
+            base_url=settings.llm_url,
+            api_key="localagent",  # servers without keys ignore it; one with --api-key: ours
+            settings=OpenAILLMService.Settings(model=settings.llm_model),
+        )
     return BoundedOllamaLLMService(
         timeout_s=settings.llm_timeout,
         base_url=settings.ollama_host.rstrip("/") + "/v1",

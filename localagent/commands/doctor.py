@@ -175,10 +175,13 @@ def check_models(settings: Settings) -> list[Check]:
     from localagent.models.resolve import resolve_piper_voice, resolve_whisper_model
 
     checks = []
-    for label, resolve, spec in (
-        ("whisper model", resolve_whisper_model, settings.whisper_model),
-        ("Piper voice", resolve_piper_voice, settings.piper_voice),
+    for label, resolve, spec, server in (
+        ("whisper model", resolve_whisper_model, settings.whisper_model, settings.stt_url),
+        ("Piper voice", resolve_piper_voice, settings.piper_voice, settings.tts_url),
     ):
+        if server is not None:
+            checks.append(Check(label, "skip", f"served by {server}, not loaded here"))
+            continue
         try:
             ref = resolve(spec, settings.models_dir)
         except LocalAgentError as e:
@@ -188,8 +191,58 @@ def check_models(settings: Settings) -> list[Check]:
     return checks
 
 
+async def check_model_servers(settings: Settings) -> list[Check]:
+    """Each service configured at a URL (--stt-url, --llm-url, --tts-url) answers."""
+    from localagent.ollama_status import probe_openai_server
+
+    checks = []
+    if settings.llm_url is not None:
+        status = await probe_openai_server(settings.llm_url, settings.llm_model, 3.0)
+        checks.append(
+            Check("LLM server", "ok", f"{settings.llm_model} at {settings.llm_url}")
+            if status.ok
+            else Check("LLM server", "error", status.problem, status.fix)
+        )
+    for name, url, probe, fix in (
+        (
+            "STT server",
+            settings.stt_url,
+            "/models",
+            "start an OpenAI-compatible transcription server (e.g. speaches / "
+            "faster-whisper-server) or correct --stt-url (its /v1 base URL)",
+        ),
+        (
+            "TTS server",
+            settings.tts_url,
+            "",
+            "start Piper's server (python -m piper.http_server -m VOICE.onnx) or correct "
+            "--tts-url (its /synthesize URL)",
+        ),
+    ):
+        if url is None:
+            continue
+        # A Piper server answers GET /voices; the synthesis URL itself takes only POST.
+        target = f"{url}{probe}" if probe else url.rsplit("/", 1)[0] + "/voices"
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3)) as http,
+                http.get(target) as resp,
+            ):
+                resp.raise_for_status()
+                await resp.read()
+        except (aiohttp.ClientError, TimeoutError) as e:
+            reason = str(e) or type(e).__name__
+            checks.append(Check(name, "error", f"{target} does not answer ({reason})", fix))
+        else:
+            checks.append(Check(name, "ok", f"{target} answers"))
+    return checks
+
+
 async def check_ollama(settings: Settings) -> list[Check]:
     from localagent.ollama_status import probe_ollama
+
+    if settings.llm_url is not None:
+        return [Check("Ollama", "skip", f"the LLM runs at {settings.llm_url} (--llm-url)")]
 
     host, model = settings.ollama_host.rstrip("/"), settings.llm_model
     status = await probe_ollama(host, model, timeout_s=3.0)
@@ -439,8 +492,10 @@ def run_checks(settings: Settings) -> list[Check]:
     checks = [c for check in sync_checks for c in check()]
 
     async def remote() -> list[Check]:
-        ollama, tavus = await asyncio.gather(check_ollama(settings), check_tavus(settings))
-        return ollama + tavus
+        ollama, servers, tavus = await asyncio.gather(
+            check_ollama(settings), check_model_servers(settings), check_tavus(settings)
+        )
+        return ollama + servers + tavus
 
     return checks + asyncio.run(remote()) + check_browser(settings)
 

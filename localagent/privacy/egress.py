@@ -136,6 +136,20 @@ def policy_for(settings: Settings) -> EgressPolicy:
                 "run Ollama on this machine, or drop --offline",
             )
         allowed[ollama.lower()] = "Ollama (OLLAMA_HOST)"
+    for what, url in (
+        ("STT server (--stt-url)", settings.stt_url),
+        ("LLM server (--llm-url)", settings.llm_url),
+        ("TTS server (--tts-url)", settings.tts_url),
+    ):
+        host = (urlsplit(url).hostname or "") if url else ""
+        if not host or local.is_local(host):
+            continue
+        if settings.offline:
+            raise ConfigError(
+                f"--offline allows no connection off this machine, but the {what} is {url}.",
+                "run that server on this machine, or drop --offline",
+            )
+        allowed[host.lower()] = what
     if settings.wants_tavus():
         if settings.offline:
             raise ConfigError(

@@ -109,6 +109,7 @@ class FakeOllama(LoopbackServer):
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_get("/api/tags", self._tags)
+        app.router.add_get("/v1/models", self._openai_models)
         app.router.add_get("/api/version", self._version)
         app.router.add_post("/api/show", self._show)
         app.router.add_post("/api/generate", self._generate)
@@ -284,6 +285,11 @@ class FakeOllama(LoopbackServer):
         return web.json_response(
             {"models": [{"name": m, "model": m, "size": 0, "details": {}} for m in self.models]}
         )
+
+    async def _openai_models(self, request: web.Request) -> web.Response:
+        """Ollama's OpenAI-compatible model list (what vLLM and llama.cpp's server answer)."""
+        listed = [{"id": m, "object": "model", "owned_by": "library"} for m in self.models]
+        return web.json_response({"object": "list", "data": listed})
 
     async def _version(self, request: web.Request) -> web.Response:
         return web.json_response({"version": "0.0.0-localagent-fake"})

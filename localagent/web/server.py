@@ -37,7 +37,7 @@ from localagent.avatar.stage import avatar_kind
 from localagent.call.call import Call
 from localagent.call.registry import CallLimitReached, CallRegistry
 from localagent.events import RequestRefused, ServiceHealth
-from localagent.ollama_status import OllamaStatus, probe_ollama, watch_ollama
+from localagent.ollama_status import OllamaStatus, probe_llm, watch_ollama
 from localagent.privacy.egress import egress_counts
 from localagent.recorder import Recorder
 from localagent.runtime import Runtime
@@ -141,7 +141,12 @@ def create_app(state: AppState) -> FastAPI:
 
         watch = asyncio.create_task(
             watch_ollama(
-                s.ollama_host, s.llm_model, state.runtime.bus, state.ollama, on_change=changed
+                s.ollama_host,
+                s.llm_model,
+                state.runtime.bus,
+                state.ollama,
+                on_change=changed,
+                settings=s,
             ),
             name="ollama-watch",
         )
@@ -277,7 +282,7 @@ def create_app(state: AppState) -> FastAPI:
     @app.get("/api/status")
     async def status() -> dict[str, Any]:
         s, engines = state.settings, state.runtime.engines
-        state.ollama = await probe_ollama(s.ollama_host, s.llm_model, timeout_s=1.5)
+        state.ollama = await probe_llm(s, timeout_s=1.5)
         return {
             "flow": state.runtime.flow.name,
             "avatar": avatar_kind(s),
@@ -287,19 +292,21 @@ def create_app(state: AppState) -> FastAPI:
                 "ok": state.ollama.ok,
                 "host": s.ollama_host,
                 "model": s.llm_model,
+                "server": s.llm_url,  # an OpenAI-compatible server instead of Ollama
                 "problem": state.ollama.problem,
                 "fix": state.ollama.fix,
             },
-            "stt": f"faster-whisper {engines.whisper_model.name} "
-            f"({engines.whisper_device}/{engines.whisper_compute_type})",
+            "stt": engines.describe_stt(),
             # How often the short window's result was not trusted; a count that grows with
             # most utterances means this voice or microphone needs --whisper-window-s 30.
             "whisper": {
                 "window_s": engines.whisper.window_s,
                 "short_decodes": engines.whisper.short_decodes,
                 "fallbacks": engines.whisper.fallbacks,
-            },
-            "tts": f"piper {engines.piper_voice.name}",
+            }
+            if engines.whisper is not None
+            else None,
+            "tts": engines.describe_tts(),
             "turn_stop": engines.turn_stop.describe(),
             "offline": s.offline,
             "egress": egress_counts(),
