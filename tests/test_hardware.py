@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from localagent.commands.doctor import check_hardware
+from localagent.commands.model_checks import check_hardware
 from localagent.models import hardware as hw_module
 from localagent.models.hardware import Hardware, pick_whisper, recommend
 from localagent.models.resolve import resolve_whisper_model
