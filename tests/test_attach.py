@@ -9,7 +9,6 @@ import os
 import stat
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -26,6 +25,7 @@ from localagent.testing.app_process import fetch_status, run_app
 from localagent.testing.caller import Caller
 from localagent.testing.fake_ollama import Reply, ThreadedFakeOllama, ToolCall
 from localagent.testing.portraits import astronaut
+from localagent.testing.terminal import Tmux
 from localagent.tui.attach import AttachError, attached_app, cockpit_headers, cockpit_ssl, hello
 from localagent.tui.llm_panel import LLMPanel
 from localagent.tui.panels import FlowPanel
@@ -158,37 +158,15 @@ def test_localagent_tui_in_a_terminal_attaches_and_leaves_the_server_up(
     env = {"LOCALAGENT_DATA_DIR": str(tmp_path)}
     with run_app("--ollama-host", fake_ollama.url, "--avatar", "local", env=env) as server:
         assert server.url, server.output
-        session = f"localagent-attach-{os.getpid()}"
-        command = (
-            f"exec env -u COLUMNS -u LINES TERM=screen LOCALAGENT_DATA_DIR={tmp_path} "
-            f"{sys.executable} -m localagent tui"
-        )
-        subprocess.run(
-            ["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "40", command],
-            check=True,
-        )
-        try:
-            screen = ""
-            for _ in range(300):
-                screen = subprocess.run(
-                    ["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True
-                ).stdout
-                if "attached" in screen and "helpdesk" in screen:
-                    break
-                time.sleep(0.1)
+        command = f"LOCALAGENT_DATA_DIR={tmp_path} {sys.executable} -m localagent tui"
+        with Tmux(command) as terminal:
+            screen = terminal.wait_for(lambda s: "attached" in s and "helpdesk" in s)
             assert "attached: q leaves the server running" in screen, screen
             assert server.url.split("?")[0].rstrip("/") in screen and "helpdesk" in screen
-            subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
-            for _ in range(100):
-                gone = subprocess.run(["tmux", "has-session", "-t", session], capture_output=True)
-                if gone.returncode != 0:
-                    break
-                time.sleep(0.1)
-            assert gone.returncode != 0, "the cockpit still running after q"
+            terminal.keys("q")
+            assert terminal.wait_gone(), "the cockpit still running after q"
             assert server.proc.poll() is None  # the server is still up
             assert fetch_status(server.url)["flow"] == "helpdesk"
-        finally:
-            subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
 
 
 def test_localagent_tui_without_a_server_says_how_to_start_one(tmp_path: Path) -> None:

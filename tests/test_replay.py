@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from textual.widgets import DataTable, RichLog
@@ -23,6 +22,7 @@ from localagent.events import (
     TurnLatency,
 )
 from localagent.store import SessionRecord, SessionStore
+from localagent.testing.terminal import Tmux
 from localagent.tui.llm_panel import LLMPanel
 from localagent.tui.panels import FlowPanel
 from localagent.tui.replay import ReplayApp, turn_marks
@@ -151,42 +151,15 @@ async def test_replay_steps_turn_by_turn_and_back(tmp_path: Path) -> None:
 
 def test_replay_in_a_terminal(tmp_path: Path) -> None:
     _record(tmp_path)
-    session = f"localagent-replay-{os.getpid()}"
-    command = (
-        f"exec env -u COLUMNS -u LINES TERM=screen LOCALAGENT_DATA_DIR={tmp_path} "
-        f"{sys.executable} -m localagent sessions replay {SID[:6]}"
-    )
-    subprocess.run(
-        ["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "40", command], check=True
-    )
-    try:
-        screen = ""
-        for _ in range(300):
-            screen = subprocess.run(
-                ["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True
-            ).stdout
-            if "Replay of session" in screen:
-                break
-            time.sleep(0.1)
+    command = f"LOCALAGENT_DATA_DIR={tmp_path} {sys.executable} -m localagent sessions replay"
+    with Tmux(f"{command} {SID[:6]}") as terminal:
+        screen = terminal.wait_for(lambda s: "Replay of session" in s)
         assert f"Replay of session {SID}" in screen and "turn 0 of 4" in screen, screen
-        subprocess.run(["tmux", "send-keys", "-t", session, "a"], check=True)
-        for _ in range(50):
-            screen = subprocess.run(
-                ["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True
-            ).stdout
-            if "Thanks, bye." in screen:
-                break
-            time.sleep(0.1)
+        terminal.keys("a")
+        screen = terminal.wait_for(lambda s: "Thanks, bye." in s, timeout=5)
         assert "Thanks, bye." in screen and "turn 4 of 4" in screen, screen
-        subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
-        for _ in range(100):
-            alive = subprocess.run(["tmux", "has-session", "-t", session], capture_output=True)
-            if alive.returncode != 0:
-                break
-            time.sleep(0.1)
-        assert alive.returncode != 0, "replay still running after q"
-    finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        terminal.keys("q")
+        assert terminal.wait_gone(), "replay still running after q"
 
 
 def test_replay_without_a_terminal_says_what_to_use(tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -36,6 +35,7 @@ from localagent.settings import Settings
 from localagent.startup import build_state, make_server, make_tui
 from localagent.testing.caller import Caller
 from localagent.testing.fake_ollama import Reply, ThreadedFakeOllama, ToolCall
+from localagent.testing.terminal import Tmux
 from localagent.tui.app import LocalAgentApp
 from localagent.tui.llm_panel import LLMPanel
 from localagent.tui.metrics_panel import MetricsPanel
@@ -366,36 +366,18 @@ TMUX = shutil.which("tmux")
     not TMUX and not os.environ.get("LOCALAGENT_REQUIRE_TMUX"), reason="tmux is not installed"
 )
 def test_runs_in_tmux_and_quits_cleanly(fake_ollama: ThreadedFakeOllama, tmp_path: Path) -> None:
-    session = f"localagent-test-{os.getpid()}"
-    pidfile = tmp_path / "pid"
     command = (
-        # pytest-textual-snapshot leaves COLUMNS/LINES set: Textual would believe them.
-        f"echo $$ > {pidfile}; exec env -u COLUMNS -u LINES TERM=screen "
         f"LOCALAGENT_DATA_DIR={tmp_path} {sys.executable} -m localagent --port 0 "
         f"--ollama-host {fake_ollama.url}"
     )
-    subprocess.run(
-        ["tmux", "new-session", "-d", "-s", session, "-x", "100", "-y", "30", command], check=True
-    )
-    try:
-        screen = ""
-        for _ in range(300):
-            screen = subprocess.run(
-                ["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True
-            ).stdout
-            if "Latency" in screen and "http://127.0.0.1:" in screen and ":0/" not in screen:
-                break
-            time.sleep(0.1)
+    with Tmux(command, size=(100, 30)) as terminal:
+        screen = terminal.wait_for(
+            lambda s: "Latency" in s and "http://127.0.0.1:" in s and ":0/" not in s
+        )
         assert "Transcript" in screen and "Flow" in screen, screen
-        pid = int(pidfile.read_text())
-        subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
-        for _ in range(100):
-            if not Path(f"/proc/{pid}").exists():
-                break
-            time.sleep(0.1)
-        assert not Path(f"/proc/{pid}").exists(), "localagent still running after q"
-    finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        terminal.keys("q")
+        # The session closes when the process (exec'd in it) has exited.
+        assert terminal.wait_gone(), "localagent still running after q"
 
 
 async def test_services_follow_the_llms_health_with_the_fix_in_full() -> None:
