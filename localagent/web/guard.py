@@ -166,16 +166,17 @@ class RequestGuard:
             status, f"{detail} ({request.scope['method']} {request.url.path} from {client})"
         )
 
-    def _authority(self, request: HTTPConnection) -> tuple[str, bool]:
-        """The host[:port] the browser asked for, and whether a trusted proxy said so."""
+    def _authority(self, request: HTTPConnection) -> tuple[str, str | None]:
+        """The host[:port] the browser asked for, and the scheme when a trusted proxy said."""
         client = request.client.host if request.client else None
         if self.proxies.trusts(client) and (said := forwarded(request.headers)) is not None:
-            return said.host, True
-        return request.headers.get("host", "").lower(), False
+            return said.host, said.scheme
+        return request.headers.get("host", "").lower(), None
 
     def _refuse(self, request: HTTPConnection, allowed_origin: bool) -> tuple[int, str] | None:
         headers = request.headers
-        authority, proxied = self._authority(request)
+        authority, scheme = self._authority(request)
+        proxied = scheme is not None
         host = _hostname(authority)
         if (
             self.loopback_only
@@ -190,7 +191,13 @@ class RequestGuard:
         if (
             origin is not None
             and not allowed_origin
-            and (origin == "null" or urlsplit(origin).netloc.lower() != authority)
+            and (
+                origin == "null"
+                or urlsplit(origin).netloc.lower() != authority
+                # behind a proxy the scheme is known too: an http page for an https site
+                # is another origin
+                or (scheme is not None and urlsplit(origin).scheme.lower() != scheme)
+            )
         ):
             hint = ""
             if not proxied and ("x-forwarded-host" in headers or "forwarded" in headers):
