@@ -56,7 +56,13 @@ async def test_a_call_with_avatar_image_shows_the_photo_talking(
             talking = await caller.wait_for_voice(since=0.0, timeout=60)  # the greeting
             await asyncio.sleep(1.0)
             seen = caller.last_video
-            moving = sum(t >= talking for t in caller.video_times)
+            # New pictures while it speaks; a loaded machine sends fewer a second (12 in the
+            # first second on one run with other tests beside it), so give it the greeting.
+            for _ in range(30):
+                moving = sum(t >= talking for t in caller.video_times)
+                if moving > 15:
+                    break
+                await asyncio.sleep(0.1)
     assert seen is not None and caller.video_size == (1280, 720)
     still, drawn = references(photo, (1280, 720))
     assert looks_like(seen, still) < 12 < looks_like(seen, drawn) - 20
