@@ -234,3 +234,18 @@ async def test_bot_mute_turns_the_voice_into_silence_of_the_same_length() -> Non
     assert isinstance(out, TTSAudioRawFrame)
     assert out.audio == bytes(len(audio))
     await asyncio.sleep(0)
+
+
+async def test_refusals_are_shown_in_the_services_panel_with_their_fix() -> None:
+    from localagent.events import RequestRefused
+
+    app, bus, _ = _app()
+    reason = (
+        "Cross-origin requests are refused: http://localhost:9999 is not this server's page. "
+        "To allow a front end there, start localagent with --allow-origin http://localhost:9999."
+    )
+    async with app.run_test(size=(120, 40)) as pilot:
+        bus.publish(RequestRefused("", status=403, reason=reason))
+        await _settle(pilot)
+        shown = str(app.query_one("#services").render())
+        assert "refused 403:" in shown and "--allow-origin http://localhost:9999" in shown

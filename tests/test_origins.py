@@ -4,18 +4,26 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from localagent.settings import Settings
 from localagent.testing.app_process import AppProcess, run_app
+from localagent.testing.cli import free_port
 from localagent.testing.fake_ollama import ThreadedFakeOllama
 from localagent.testing.reverse_proxy import ThreadedReverseProxy
 
 FRONT_END = "http://localhost:5173"
+# Read at import: the fixtures clear LOCALAGENT_* before each test. CI sets it.
+REQUIRE_NGINX = bool(os.environ.get("LOCALAGENT_REQUIRE_NGINX"))
 
 
 def _call(
@@ -124,3 +132,54 @@ def test_origins_and_proxies_are_checked_settings() -> None:
         Settings(trusted_proxy=["proxy.example"])
     settings = Settings(allow_origin="http://LOCALHOST:3000/, https://app.example")
     assert settings.allow_origin == ["http://localhost:3000", "https://app.example"]
+
+
+def _readme_nginx_location() -> str:
+    """The `location / {...}` block of the README's nginx example, as written there."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    block = readme.split("```nginx\n", 1)[1].split("```", 1)[0]
+    start = block.index("    location / {")
+    return block[start : block.index("    }\n", start) + 6]
+
+
+def test_behind_nginx_with_the_readme_config(
+    fake_ollama: ThreadedFakeOllama, tmp_path: Path
+) -> None:
+    """The README's nginx config, run by real nginx (plain HTTP on loopback here)."""
+    nginx = shutil.which("nginx") or (
+        "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
+    )
+    if nginx is None:
+        if REQUIRE_NGINX:
+            pytest.fail("nginx is required here (apt-get install nginx-light)")
+        pytest.skip("nginx is not installed")
+    port = free_port()
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    flags = ("--ollama-host", fake_ollama.url, "--avatar", "local")
+    for trusted, expected in (((), 403), (("--trusted-proxy", "127.0.0.1"), 200)):
+        with run_app(*flags, *trusted) as app:
+            upstream = app.url.split("//", 1)[1].rstrip("/")
+            location = _readme_nginx_location().replace("127.0.0.1:7860", upstream)
+            conf = tmp_path / "nginx.conf"
+            conf.write_text(
+                f"{user}daemon off; worker_processes 1; pid {tmp_path}/nginx.pid;\n"
+                f"error_log {tmp_path}/error.log;\nevents {{}}\nhttp {{\n  access_log off;\n"
+                f"  client_body_temp_path {tmp_path}/body; proxy_temp_path {tmp_path}/proxy;\n"
+                f"  server {{\n    listen 127.0.0.1:{port};\n{location}  }}\n}}\n"
+            )
+            proc = subprocess.Popen([nginx, "-p", str(tmp_path), "-c", str(conf)])
+            try:
+                base = f"http://127.0.0.1:{port}"
+                for _ in range(100):
+                    try:
+                        urllib.request.urlopen(base + "/", timeout=2).read()
+                        break
+                    except OSError:
+                        time.sleep(0.1)
+                status, answer, _ = _call(base + "/start", headers=_page(base))
+                assert status == expected, (trusted, answer, (tmp_path / "error.log").read_text())
+                if expected == 403:
+                    assert "--trusted-proxy" in answer["detail"]
+            finally:
+                proc.terminate()
+                proc.wait(10)
