@@ -107,7 +107,10 @@ async def test_a_tool_loop_is_flagged_and_every_result_shown_in_full() -> None:
         bus.publish(Turn(SID, role="user", text="Four."))
         bus.publish(_exchange(9, reply="Four, lovely."))
         await _settle(pilot)
-        assert "⚠" not in str(panel.query_one("#llm-summary").render())
+        # The live warning goes; what happened stays in view, with its time.
+        summary = str(panel.query_one("#llm-summary").render())
+        assert "since the caller" not in summary
+        assert "⚠ a tool loop at " in summary and f": {LOOP_WARNING_AT + 1} tool calls" in summary
         # Two refusals in a row after a turn are flagged too (the guard stops at three).
         bus.publish(Turn(SID, role="user", text="Make it twelve."))
         for i in (10, 11):

@@ -62,6 +62,7 @@ async def test_a_tool_loop_and_an_interrupted_answer_in_the_terminal_and_its_rep
                 await asyncio.sleep(1.0)
                 terminal.keys("2")
                 llm = terminal.wait_for(lambda s: "refused in a row" in s, timeout=10)
+                # The loop stays flagged after the caller's next turn (with its time).
                 assert "⚠" in llm and "tool calls refused in a row" in llm, llm
                 assert "reboot_printer" in llm and "[interrupted]" in llm, llm  # transcript too
                 terminal.keys("s")

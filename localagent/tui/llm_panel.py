@@ -108,12 +108,16 @@ class LLMPanel(Vertical):
         self.node: str | None = None
         self.since_caller = 0  # inferences since the caller last spoke
         self.refused_in_a_row = 0  # since the caller last spoke
+        # The call's worst run of refusals, kept once the caller speaks again: a loop that
+        # the guard stopped must not vanish from view with the next turn.
+        self.worst_loop: tuple[int, float] | None = None  # (refusals in a row, when)
         self.follow = True  # the detail follows the newest row until one is chosen
         self.query_one(DataTable).add_columns(*self.COLUMNS)
 
     def handle(self, event: Event) -> None:
         if isinstance(event, SessionStarted):
             self.node, self.since_caller, self.refused_in_a_row = None, 0, 0
+            self.worst_loop = None
         elif isinstance(event, NodeEntered):
             self.node = event.node
         elif isinstance(event, Turn):
@@ -172,6 +176,10 @@ class LLMPanel(Vertical):
                     continue
                 row.results[i] = (answered.result, not answered.refused)
                 self.refused_in_a_row = self.refused_in_a_row + 1 if answered.refused else 0
+                if self.refused_in_a_row >= REFUSED_WARNING_AT and (
+                    self.worst_loop is None or self.refused_in_a_row >= self.worst_loop[0]
+                ):
+                    self.worst_loop = (self.refused_in_a_row, answered.at)
                 self._refresh_row(index)
                 self._summary()
                 return
@@ -201,6 +209,12 @@ class LLMPanel(Vertical):
             text.append(
                 f"  ⚠ {self.refused_in_a_row} tool calls refused in a row: the model is looping",
                 style="bold red",
+            )
+        elif self.worst_loop is not None:
+            count, at = self.worst_loop
+            when = dt.datetime.fromtimestamp(at).strftime("%H:%M:%S")
+            text.append(
+                f"  ⚠ a tool loop at {when}: {count} tool calls refused in a row", style="red"
             )
         self.query_one("#llm-summary", Static).update(text)
 
