@@ -3,8 +3,9 @@
 The server may run under a process manager (`--no-tui`); the cockpit comes and goes. It
 reads the server's address and cockpit token from `<data dir>/cockpit.json`, shows what
 the server kept of the recent past, then follows its event stream; the keys go back over
-HTTP. If the server goes away the cockpit says so and reconnects when it is back, asking
-only for what it has not seen. Quitting the cockpit leaves the server running.
+HTTP. If the stream drops the cockpit says so and retries, asking only for what it has not
+seen. A restarted server is a new run with a new token: the cockpit keeps failing with
+the old one (and says so) until it is started again. Quitting it leaves the server running.
 """
 
 from __future__ import annotations
