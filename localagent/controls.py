@@ -32,7 +32,7 @@ class AppControls:
             "STT": e.describe_stt(),
             "TTS": e.describe_tts(),
             "turn": e.turn_stop.describe(),
-            "avatar": ("Tavus (local on standby)" if s.wants_tavus() else "local") + self._face(),
+            "avatar": self.avatar(),
             "recorder": recorder.health.describe() if recorder else "off",
             **({"HTTPS": self._tls()} if self._state.tls else {}),
         }
@@ -47,6 +47,11 @@ class AppControls:
         """The fix for each service that is down now."""
         ollama = self._state.ollama
         return {"LLM": ollama.fix} if ollama and not ollama.ok else {}
+
+    def avatar(self) -> str:
+        """The avatar's line: which one, and which face it shows."""
+        tavus = self._state.settings.wants_tavus()
+        return ("Tavus (local on standby)" if tavus else "local") + self._face()
 
     def _face(self) -> str:
         portraits = self._state.runtime.portraits

@@ -9,7 +9,6 @@ reply that was interrupted while being spoken is marked.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +19,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import DataTable, Static
 
 from localagent.events import Event, LLMExchange, NodeEntered, SessionStarted, ToolResult, Turn
+from localagent.tui.panels import clock
 
 __all__ = ["LLMPanel", "describe_exchange"]
 
@@ -148,7 +148,7 @@ class LLMPanel(Vertical):
             reply.append(" [interrupted]", style="yellow")
         return [
             str(e.index) + ("s" if e.speculative else ""),
-            dt.datetime.fromtimestamp(e.at).strftime("%H:%M:%S"),
+            clock(e.at),
             row.node or "-",
             "?" if e.tokens_in is None else str(e.tokens_in),
             "?" if e.tokens_out is None else str(e.tokens_out),
@@ -212,9 +212,8 @@ class LLMPanel(Vertical):
             )
         elif self.worst_loop is not None:
             count, at = self.worst_loop
-            when = dt.datetime.fromtimestamp(at).strftime("%H:%M:%S")
             text.append(
-                f"  ⚠ a tool loop at {when}: {count} tool calls refused in a row", style="red"
+                f"  ⚠ a tool loop at {clock(at)}: {count} tool calls refused in a row", style="red"
             )
         self.query_one("#llm-summary", Static).update(text)
 

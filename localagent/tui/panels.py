@@ -40,6 +40,7 @@ __all__ = [
     "LatencyPanel",
     "ServicesPanel",
     "TranscriptPanel",
+    "clock",
 ]
 
 _STATES = {
@@ -83,7 +84,8 @@ class ActivityBar(Static):
             self.update(Text("no call", style="dim"))
 
 
-def _clock(ts: float) -> str:
+def clock(ts: float) -> str:
+    """An event's time as every panel shows it."""
     return dt.datetime.fromtimestamp(ts).strftime("%H:%M:%S")
 
 
@@ -192,7 +194,7 @@ class LatencyPanel(Vertical):
         if not isinstance(event, TurnLatency):
             return
         self.turns.append(event)
-        row = [_clock(event.at)] + [f"{getattr(event, f):.2f}" for f in self.FIGURES]
+        row = [clock(event.at)] + [f"{getattr(event, f):.2f}" for f in self.FIGURES]
         if event.first_turn:
             row[0] += "*"  # the greeting, timed from connect
         table = self.query_one(DataTable)
@@ -228,16 +230,16 @@ class TranscriptPanel(RichLog):
                 "you  " if event.role == "user" else "bot  ",
                 style="bold cyan" if event.role == "user" else "bold green",
             )
-            line = Text(_clock(event.at) + " ") + who + Text(event.text)
+            line = Text(clock(event.at) + " ") + who + Text(event.text)
             if event.interrupted:
                 line.append("  [interrupted]", style="yellow")
             self.write(line)
         elif isinstance(event, SessionStarted):
             self.write(
-                Text(f"{_clock(event.at)} — call started ({event.avatar} avatar)", style="dim")
+                Text(f"{clock(event.at)} — call started ({event.avatar} avatar)", style="dim")
             )
         elif isinstance(event, SessionEnded):
-            self.write(Text(f"{_clock(event.at)} — call ended ({event.reason})", style="dim"))
+            self.write(Text(f"{clock(event.at)} — call ended ({event.reason})", style="dim"))
 
 
 class ServicesPanel(Static):
@@ -296,10 +298,10 @@ class ServicesPanel(Static):
                 text.append("\n  fix: ", style="bold")
                 text.append(fix)
         for refusal in self.refusals:
-            text.append(f"\n{_clock(refusal.at)} refused {refusal.status}: ", style="bold yellow")
+            text.append(f"\n{clock(refusal.at)} refused {refusal.status}: ", style="bold yellow")
             text.append(refusal.reason)
         for fault in self.faults:
-            text.append(f"\n{_clock(fault.at)} {fault.service} fault: ", style="bold red")
+            text.append(f"\n{clock(fault.at)} {fault.service} fault: ", style="bold red")
             text.append(fault.error)  # whole: the reason is the point
         self.update(text)
 

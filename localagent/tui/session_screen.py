@@ -7,7 +7,6 @@ call with its arguments and result in full, the LLM's tokens and calls, latency,
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections.abc import Sequence
 
@@ -31,12 +30,9 @@ from localagent.events import (
     TurnLatency,
 )
 from localagent.stats import summarize
+from localagent.tui.panels import clock
 
 __all__ = ["SessionScreen", "describe_session"]
-
-
-def _clock(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts).strftime("%H:%M:%S")
 
 
 def describe_session(session_id: str, events: Sequence[Event]) -> Text:
@@ -45,9 +41,9 @@ def describe_session(session_id: str, events: Sequence[Event]) -> Text:
     ended = next((e for e in events if isinstance(e, SessionEnded)), None)
     text.append(f"session {session_id}", style="bold")
     if started:
-        text.append(f"  flow {started.flow}  avatar {started.avatar}  started {_clock(started.at)}")
+        text.append(f"  flow {started.flow}  avatar {started.avatar}  started {clock(started.at)}")
     text.append(
-        f"\nended {_clock(ended.at)}: {ended.reason}" if ended else "\nlive (not ended yet)",
+        f"\nended {clock(ended.at)}: {ended.reason}" if ended else "\nlive (not ended yet)",
         style="" if ended else "bold green",
     )
     path = [e.node for e in events if isinstance(e, NodeEntered)]
@@ -77,22 +73,22 @@ def describe_session(session_id: str, events: Sequence[Event]) -> Text:
         if isinstance(e, Turn):
             who = "caller" if e.role == "user" else "agent "
             text.append(
-                f"\n{_clock(e.at)} {who} ", style="bold cyan" if e.role == "user" else "bold green"
+                f"\n{clock(e.at)} {who} ", style="bold cyan" if e.role == "user" else "bold green"
             )
             text.append(e.text)
             if e.interrupted:
                 text.append("  [interrupted]", style="yellow")
         elif isinstance(e, NodeEntered):
-            text.append(f"\n{_clock(e.at)} → node {e.node}", style="dim")
+            text.append(f"\n{clock(e.at)} → node {e.node}", style="dim")
         elif isinstance(e, ToolResult):
             arguments = asked.get(e.tool_call_id, {}).get("arguments", {})
-            text.append(f"\n{_clock(e.at)} tool ", style="magenta")
+            text.append(f"\n{clock(e.at)} tool ", style="magenta")
             text.append(f"{e.name}({json.dumps(arguments, default=str)})")
             text.append(" = " + json.dumps(e.result, default=str), style="red" if e.refused else "")
             if e.refused:
                 text.append("  [refused]", style="bold red")
         elif isinstance(e, FunctionCalled) and not tools:
-            text.append(f"\n{_clock(e.at)} call ", style="magenta")
+            text.append(f"\n{clock(e.at)} call ", style="magenta")
             text.append(f"{e.name}({json.dumps(dict(e.arguments), default=str)})")
             text.append(
                 " = " + json.dumps(e.result, default=str), style="" if e.accepted else "red"
@@ -100,7 +96,7 @@ def describe_session(session_id: str, events: Sequence[Event]) -> Text:
             if not e.accepted:
                 text.append("  [refused]", style="bold red")
         elif isinstance(e, ServiceFault):
-            text.append(f"\n{_clock(e.at)} {e.service} fault: {e.error}", style="bold red")
+            text.append(f"\n{clock(e.at)} {e.service} fault: {e.error}", style="bold red")
     if ended and ended.final_state:
         text.append("\n\nfinal state: ", style="bold")
         text.append(json.dumps(dict(ended.final_state), default=str))

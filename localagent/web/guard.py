@@ -24,7 +24,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from urllib.parse import urlsplit
 
 from starlette.datastructures import MutableHeaders
@@ -60,6 +60,11 @@ def is_loopback_host(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _forwarded_headers(headers: Mapping[str, str]) -> bool:
+    """Whether a proxy seems to have sent it (for the hint to trust it, not to trust it)."""
+    return "x-forwarded-host" in headers or "forwarded" in headers
 
 
 def _cross_origin(origin: str | None) -> str:
@@ -184,7 +189,7 @@ class RequestGuard:
             and not (is_loopback_host(host) or host == self.bind_host)
         ):
             hint = ""
-            if "x-forwarded-host" in headers or "forwarded" in headers:
+            if _forwarded_headers(headers):
                 hint = " (behind a reverse proxy: start localagent with --trusted-proxy ADDR)"
             return 403, f"Host '{host}' is not this machine; open the URL localagent printed{hint}."
         origin = headers.get("origin")
@@ -200,7 +205,7 @@ class RequestGuard:
             )
         ):
             hint = ""
-            if not proxied and ("x-forwarded-host" in headers or "forwarded" in headers):
+            if not proxied and _forwarded_headers(headers):
                 hint = " A reverse proxy rewrote Host: start localagent with --trusted-proxy ADDR."
             return 403, _cross_origin(origin) + hint
         if headers.get("sec-fetch-site") == "cross-site" and not allowed_origin:

@@ -32,9 +32,6 @@ class TrustedProxies:
     def __init__(self, addresses: Iterable[str]) -> None:
         self._networks = [ipaddress.ip_network(a, strict=False) for a in addresses]
 
-    def __bool__(self) -> bool:
-        return bool(self._networks)
-
     def trusts(self, client: str | None) -> bool:
         if not client or not self._networks:
             return False

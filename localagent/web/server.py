@@ -244,7 +244,7 @@ def create_app(state: AppState) -> FastAPI:
         """The services panel's avatar line follows the page's choice of face."""
         from localagent.controls import AppControls
 
-        avatar = AppControls(state).services()["avatar"]
+        avatar = AppControls(state).avatar()
         state.runtime.bus.publish(ServiceHealth("", service="avatar", ok=True, detail=avatar))
 
     @app.post("/api/avatar-image")
