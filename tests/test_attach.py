@@ -229,3 +229,21 @@ async def test_the_cockpit_attaches_over_https_with_the_servers_certificate_pinn
         async with aiohttp.ClientSession(headers=cockpit_headers(info), connector=wrong) as http:
             with pytest.raises(AttachError, match="not using the certificate in cockpit.json"):
                 await hello(http, impostor)
+
+
+async def test_the_feed_sends_a_heartbeat_when_idle_and_no_meters_to_nobody() -> None:
+    from localagent.events import CallActivity, EventBus
+    from localagent.web.cockpit import CockpitFeed
+
+    bus = EventBus()
+    feed = CockpitFeed(bus)
+    feed.start()
+    bus.publish(CallActivity("", call="c1", caller=0.5, bot=0.0, state="listening"))
+    items = feed.follow(0, idle_s=0.05).__aiter__()
+    assert await items.__anext__() is None  # nothing kept, nothing new: a heartbeat
+    bus.publish(ServiceHealth("", service="LLM", ok=True, detail="up"))
+    await asyncio.sleep(0)  # the item arrives through the loop, as from another thread
+    item = await items.__anext__()
+    assert item is not None and item["event"]["kind"] == "ServiceHealth" and item["seq"] == 1
+    await items.aclose()  # type: ignore[attr-defined]
+    feed.close()

@@ -97,9 +97,11 @@ class CockpitFeed:
         self._unsubscribe()
 
     def _event(self, event: Event) -> None:
-        # The meters are live only: a late cockpit does not need minutes of them.
+        # The meters are live only: a late cockpit does not need minutes of them, and with
+        # no cockpit attached they are not even serialized.
         keep = not isinstance(event, CallActivity)
-        self._add({"type": "event", "event": event_to_dict(event)}, keep=keep)
+        if keep or self._queues:
+            self._add({"type": "event", "event": event_to_dict(event)}, keep=keep)
 
     def log(self, message: Any) -> None:
         """A loguru sink: the cockpit's log panel."""
@@ -121,8 +123,11 @@ class CockpitFeed:
             with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
                 loop.call_soon_threadsafe(_offer, queue, item)
 
-    async def follow(self, after: int) -> AsyncIterator[dict[str, Any]]:
-        """What was kept after `after`, then each new item as it comes."""
+    async def follow(
+        self, after: int, idle_s: float = HEARTBEAT_S
+    ) -> AsyncIterator[dict[str, Any] | None]:
+        """What was kept after `after`, then each new item as it comes; None after each
+        `idle_s` with nothing new (the stream's heartbeat)."""
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=HISTORY)
         with self._lock:
             backlog = [i for i in self._recent if i["seq"] > after]
@@ -133,7 +138,11 @@ class CockpitFeed:
                 last = item["seq"]
                 yield item
             while True:
-                item = await queue.get()
+                try:
+                    item = await asyncio.wait_for(queue.get(), idle_s)
+                except TimeoutError:
+                    yield None
+                    continue
                 if item["seq"] > last:
                     last = item["seq"]
                     yield item
@@ -174,24 +183,11 @@ def add_cockpit_routes(app: FastAPI, state: Any, feed: CockpitFeed) -> None:
         check(request)
 
         async def stream() -> AsyncIterator[bytes]:
-            items = feed.follow(after).__aiter__()
-            pending: asyncio.Task[dict[str, Any]] | None = None
-            try:
-                while True:
-                    if pending is None:
-                        pending = asyncio.ensure_future(items.__anext__())
-                    done, _ = await asyncio.wait({pending}, timeout=HEARTBEAT_S)
-                    if not done:
-                        yield b": ping\n\n"  # keeps proxies and dead peers honest
-                        continue
-                    item, pending = pending.result(), None
+            async for item in feed.follow(after):
+                if item is None:
+                    yield b": ping\n\n"  # keeps proxies and dead peers honest
+                else:
                     yield f"data: {json.dumps(item, default=str)}\n\n".encode()
-            finally:
-                if pending is not None:
-                    pending.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
-                        await pending
-                await items.aclose()  # type: ignore[attr-defined]
 
         return StreamingResponse(stream(), media_type="text/event-stream")
 
