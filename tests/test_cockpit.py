@@ -252,3 +252,17 @@ async def test_refusals_are_shown_in_the_services_panel_with_their_fix() -> None
         await _settle(pilot)
         shown = str(app.query_one("#services").render())
         assert "refused 403:" in shown and "--allow-origin http://localhost:9999" in shown
+
+
+async def test_the_cockpit_keeps_the_events_of_the_last_few_sessions_only() -> None:
+    from localagent.tui.app import KEPT_SESSIONS
+
+    app, bus, _ = _app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        ids = [f"{i:012d}" for i in range(KEPT_SESSIONS + 3)]
+        for sid in ids:
+            bus.publish(SessionStarted(sid, flow="booking", avatar="local"))
+            bus.publish(Turn(sid, role="user", text=f"call {sid}"))
+        await _settle(pilot)
+        assert list(app.sessions) == ids[-KEPT_SESSIONS:]
+        assert app.newest_session == ids[-1] and len(app.sessions[ids[-1]]) == 2

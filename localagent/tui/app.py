@@ -46,6 +46,7 @@ COMPACT_BELOW_ROWS = 32  # shorter terminals leave out the chart and the legend
 NARROW_BELOW_COLUMNS = 100  # narrower ones move the flow and services into a tab
 WIDE_FROM_COLUMNS = 160  # wider ones put the transcript beside the views
 TALL_FROM_ROWS = 50  # taller ones show the log and a taller chart
+KEPT_SESSIONS = 4  # sessions whose events the cockpit keeps for `s`
 
 
 class Controls(Protocol):
@@ -240,6 +241,10 @@ class LocalAgentApp(App[None]):
             self.sessions.setdefault(event.session_id, []).append(event)
             if isinstance(event, SessionStarted):
                 self.newest_session = event.session_id
+                # `s` shows the newest; a few more cover calls side by side. A server that
+                # runs for weeks must not keep every call's contexts in the cockpit.
+                while len(self.sessions) > KEPT_SESSIONS:
+                    del self.sessions[next(iter(self.sessions))]
         for panel in self.query(".panel, .handler"):
             panel.handle(event)  # type: ignore[attr-defined]
 
