@@ -85,6 +85,7 @@ class TurnResult:
     early_asks: int = 0  # LLM requests before the turn was over (speculations, splits)
     started: float = 0.0  # monotonic, for matching the session record
     until: float = 0.0
+    stages: dict[str, float] = field(default_factory=dict)  # the server's TurnLatency
 
 
 @dataclass
@@ -220,15 +221,22 @@ async def one_family(
 
 
 def mark_splits(results: Results, record: Path, wall_offset: float) -> None:
-    """A turn is split if the session record holds two or more user turns from its time."""
+    """A turn is split if the session record holds two or more user turns from its time;
+    each turn also gets the server's figures for its last answer (where the time went)."""
     with sqlite3.connect(record) as db:
-        user_turns = [
-            at - wall_offset
-            for at, payload in db.execute("SELECT at, payload FROM events WHERE kind = 'Turn'")
-            if json.loads(payload).get("role") == "user"
+        rows = [
+            (kind, at - wall_offset, json.loads(payload))
+            for kind, at, payload in db.execute(
+                "SELECT kind, at, payload FROM events WHERE kind IN ('Turn', 'TurnLatency')"
+            )
         ]
+    user_turns = [at for kind, at, p in rows if kind == "Turn" and p.get("role") == "user"]
+    latencies = [(at, p) for kind, at, p in rows if kind == "TurnLatency"]
     for t in results.turns:
         t.split = sum(t.started <= at <= t.until for at in user_turns) >= 2
+        mine = [p for at, p in latencies if t.started <= at <= t.until]
+        if mine and t.voice_to_voice is not None:
+            t.stages = {k: float(mine[-1][k]) for k in STAGES if k in mine[-1]}
 
 
 @contextmanager
@@ -276,6 +284,28 @@ HEADER = (
 )
 
 
+STAGES = ("vad_wait", "stt", "turn_wait", "llm", "tts", "avatar", "voice_to_voice")
+
+
+def stage_table(turns: list[TurnResult]) -> None:
+    """Median server figures per kind of turn, and the caller's minus the server's
+    voice-to-voice (WebRTC, jitter buffers and the TTS's leading silence)."""
+    timed = [t for t in turns if t.stages and t.voice_to_voice is not None]
+    if not timed:
+        return
+    names = [*STAGES[:-1], "server", "to caller", "caller"]
+    print(f"\n{'where the time went (medians, s)':<34}" + "".join(f"{n:>10}" for n in names))
+    for kind in [*dict.fromkeys(t.kind for t in timed), None]:
+        group = [t for t in timed if kind is None or t.kind == kind]
+        cols = [statistics.median(t.stages.get(k, 0.0) for t in group) for k in STAGES]
+        caller = statistics.median(t.voice_to_voice or 0.0 for t in group)
+        outward = statistics.median(
+            (t.voice_to_voice or 0.0) - t.stages.get("voice_to_voice", 0.0) for t in group
+        )
+        row = "".join(f"{c:>10.3f}" for c in [*cols, outward, caller])
+        print(f"{(kind or 'ALL') + f' ({len(group)})':<34}{row}")
+
+
 def report(results: Results, conditions: list[str]) -> None:
     print(f"\n{'voice family / condition':<34}{HEADER}")
     families = list(dict.fromkeys(t.family for t in results.turns))
@@ -293,6 +323,7 @@ def report(results: Results, conditions: list[str]) -> None:
                 [b for b in results.barge_ins if b.condition == condition],
             )
         )
+    stage_table(results.turns)
     kinds = list(dict.fromkeys(t.kind for t in results.turns))
     print(f"\n{'turn kind':<34}{HEADER[:49]}")
     for kind in kinds:

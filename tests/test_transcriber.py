@@ -1,18 +1,24 @@
-"""The short-window transcriber, with the real tiny.en model and Piper-spoken sentences."""
+"""The short-window transcriber, with the real tiny.en model, Piper-spoken sentences and
+short answers in an espeak voice."""
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pytest
+import soxr
 from faster_whisper import WhisperModel
 
-from localagent.call.transcriber import Transcriber
+from localagent.call.transcriber import Transcriber, is_silence
 from localagent.models.resolve import resolve_whisper_model
 from localagent.settings import Settings
 from localagent.testing.speech import synthesize
+from localagent.testing.turn_corpus import FAMILIES, piece
 
 RATE = 16000
 
@@ -87,3 +93,59 @@ def test_a_30_s_window_is_faster_whispers_own_decoding(
     transcriber.transcribe(speech("Yes please."))
     assert encoded == [3000]
     assert transcriber.short_decodes == 0
+
+
+ESPEAK = bool(shutil.which("espeak-ng"))
+needs_espeak = pytest.mark.skipif(
+    not ESPEAK and not os.environ.get("LOCALAGENT_REQUIRE_ESPEAK"),
+    reason="espeak-ng is not installed",
+)
+
+
+def spoken(family_index: int, text: str) -> np.ndarray:
+    """A piece of the turn corpus, padded as pipecat pads a VAD segment."""
+    pcm = piece(FAMILIES[family_index], text).astype(np.float32) / 32768
+    audio = soxr.resample(pcm, 48000, RATE).astype(np.float32)
+    return np.concatenate([np.zeros(RATE // 5, np.float32), audio, np.zeros(RATE, np.float32)])
+
+
+@needs_espeak
+@pytest.mark.parametrize("said", ["Three.", "Two.", "zero."])
+def test_a_one_word_answer_is_heard_once_not_repeated_or_dropped(
+    whisper: WhisperModel, encoded: list[int], said: str
+) -> None:
+    """espeak's "Three." made faster-whisper's defaults loop: "3. 3. 3. ..." at every
+    temperature (six decodes, 10 s), then pipecat dropped it (no-speech 0.6)."""
+    transcriber = Transcriber(whisper, beam_size=1, window_s=10)
+    segments, _ = transcriber.transcribe(spoken(0, said), language="en")
+    heard = words(segments)
+    assert heard in {said.lower().rstrip("."), {"Three.": "3", "Two.": "2", "zero.": "0"}[said]}
+    assert len(encoded) <= 2  # the short window, then at most the full one; no ladder
+
+
+def test_a_decode_is_bounded_by_the_length_of_the_audio(whisper: WhisperModel) -> None:
+    transcriber = Transcriber(whisper, beam_size=1, window_s=10)
+    calls: list[dict[str, Any]] = []
+    short = transcriber._short
+    assert short is not None
+    transcribe = short.transcribe
+
+    def spy(audio: Any, **kwargs: Any) -> Any:
+        calls.append(kwargs)
+        return transcribe(audio, **kwargs)
+
+    short.transcribe = spy
+    transcriber.transcribe(speech("Yes please."), language="en")
+    assert calls[0]["temperature"] == 0.0
+    assert 16 < calls[0]["max_new_tokens"] < 16 + 10 * 3
+
+
+@pytest.mark.parametrize(
+    ("no_speech", "logprob", "dropped"),
+    [(0.65, -0.3, False), (0.45, -1.2, False), (0.7, -1.2, True)],
+)
+def test_silence_is_whispers_own_rule_not_the_no_speech_probability_alone(
+    no_speech: float, logprob: float, dropped: bool
+) -> None:
+    segment = SimpleNamespace(no_speech_prob=no_speech, avg_logprob=logprob)
+    assert is_silence(segment) is dropped

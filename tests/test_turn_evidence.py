@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from localagent.call.turn_evidence import transcript_cue
+from localagent.call.turn_evidence import evidence_wait, transcript_cue
 
 
 @pytest.mark.parametrize(
@@ -29,3 +29,47 @@ from localagent.call.turn_evidence import transcript_cue
 )
 def test_transcript_cue(text: str, cue: str) -> None:
     assert transcript_cue(text) == cue
+
+
+STATEMENT = 0.7  # the statement wait a call starts with
+
+
+@pytest.mark.parametrize(
+    ("text", "smart_turn", "pauses", "expected"),
+    [
+        # smart-turn and the words agree it is over: nothing to wait for
+        ("What time do you open on Sunday?", True, [], (0.0, "")),
+        ("Yes.", True, [], (0.0, "")),
+        # ... and a short answer or a question overrules smart-turn's "unfinished"
+        ("Maria Lopez.", False, [], (0.0, "")),
+        # a statement waits the statement wait: another sentence often follows
+        ("I'm calling about my order.", True, [], (STATEMENT, "statement")),
+        # smart-turn unsure of a statement: the unsure wait, not smart-turn's 1.5 s
+        ("My printer will not print anything.", False, [], (1.0, "statement")),
+        # unfinished words wait, whatever smart-turn says
+        ("I'd like a table for, um,", True, [], (1.2, "unfinished")),
+        ("I'd like a table for, um,", False, [], (1.2, "unfinished")),
+        # digits read out: the caller's own pauses between them, plus a margin
+        ("My code is four, seven, one, nine.", True, [0.4, 0.42, 0.38], (0.77, "unfinished")),
+        # ... no shorter than a statement's wait, no longer than the unfinished wait
+        ("It's spelled B, R, O, W, N.", True, [0.1], (0.7, "unfinished")),
+        ("It's spelled B, R, O, W, N.", True, [1.1], (1.2, "unfinished")),
+        # ... and the full wait before any pause was heard
+        ("The number is 2 8 5 0.", True, [], (1.2, "unfinished")),
+        # no transcript punctuation and smart-turn unsure: smart-turn decides
+        ("my printer", False, [], (0.0, "")),
+    ],
+)
+def test_evidence_wait(
+    text: str, smart_turn: bool, pauses: list[float], expected: tuple[float, str]
+) -> None:
+    wait, why = evidence_wait(
+        text, smart_turn_finished=smart_turn, pauses=pauses, statement_wait_s=STATEMENT
+    )
+    assert (round(wait, 2), why) == expected
+
+
+def test_without_speculation_a_statement_does_not_wait() -> None:
+    assert evidence_wait(
+        "I'm calling about my order.", smart_turn_finished=True, pauses=[], statement_wait_s=None
+    ) == (0.0, "")

@@ -32,6 +32,7 @@ from pipecat.transports.smallwebrtc.connection import SmallWebRTCConnection
 from pipecat.workers.runner import WorkerRunner
 
 from localagent.call.empty_replies import EmptyReplyObserver
+from localagent.call.jitter import shorten_audio_buffers
 from localagent.call.peer import close_connection, watch_peer
 from localagent.call.pipeline import CallPipeline, build_pipeline
 from localagent.events import (
@@ -117,6 +118,7 @@ class Call:
     async def start(self, connection: SmallWebRTCConnection) -> None:
         """Run the call over `connection` (pipecat's callback for a new peer)."""
         self.pc_id = connection.pc_id
+        shorten_audio_buffers(connection.pc)
         # pipecat's transport closes the peer itself when the pipeline ends (the flow's
         # end_conversation); that close must not read as the browser leaving.
         disconnect = connection.disconnect

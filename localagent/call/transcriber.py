@@ -1,4 +1,4 @@
-"""How localagent runs faster-whisper: greedy, over a window cut to the utterance.
+"""How localagent runs faster-whisper: greedy, once, over a window cut to the utterance.
 
 faster-whisper pads every utterance to whisper's 30 s window, and on a CPU the encoder's
 pass over that window is most of STT (0.43 s of the 0.6 s a 2 s sentence takes on a 2-core
@@ -9,11 +9,22 @@ whole. So each utterance is decoded over the short window first and again over t
 window when that result looks unsure: nothing heard, a segment pipecat would drop, or
 faster-whisper's own signs of a failed decode. An utterance too long for the short window
 goes straight to the full one.
+
+Short answers ("Two.", "M.", "zero.") broke faster-whisper's defaults, measured on the turn
+corpus's pieces in five voices (`scripts/stt_pieces.py`): its temperature ladder decoded a
+one-word utterance up to six times (14 s for "Three."), a decode could repeat "3 3 3..."
+up to whisper's 448 tokens, and pipecat's filter (no-speech probability 0.4) dropped 28 of
+245 pieces whole, so "Two." was never answered. So each utterance is decoded once at
+temperature 0 with a token budget for its length, a decode that runs into the budget is
+taken as unsure, and a segment is dropped as silence by whisper's own rule (no-speech
+probability over 0.6 *and* an average log probability under -1), not by the probability
+alone.
 """
 
 from __future__ import annotations
 
 import copy
+import re
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -23,15 +34,24 @@ if TYPE_CHECKING:
     from faster_whisper import WhisperModel
     from faster_whisper.transcribe import Segment
 
-__all__ = ["FULL_WINDOW_S", "Transcriber"]
+__all__ = ["FULL_WINDOW_S", "Transcriber", "is_silence"]
 
 FULL_WINDOW_S = 30.0
 RATE = 16000
-# pipecat's WhisperSTTService drops a segment whose no-speech probability reaches this.
-NO_SPEECH_DROP = 0.4
-# faster-whisper's defaults for a decode it retries at a higher temperature.
-COMPRESSION_RATIO_MAX = 2.4
+# whisper's own rule for a segment that is silence: both at once (its no_speech_threshold
+# and logprob_threshold defaults). A short word alone often has a no-speech probability of
+# 0.4-0.6 and is still the word.
+NO_SPEECH_MIN = 0.6
 AVG_LOGPROB_MIN = -1.0
+# faster-whisper's default for a decode that repeats itself.
+COMPRESSION_RATIO_MAX = 2.4
+# A word said this many times in a row is whisper repeating itself ("3. 3. 3. 3."), which
+# its compression-ratio check misses on a short transcript.
+REPEATS_MAX = 4
+# Tokens a decode may make: speech is 3-5 tokens a second, so this is room for fast speech
+# and timestamps, and a decode that uses it all is repeating itself.
+TOKENS_BASE = 16
+TOKENS_PER_S = 10.0
 # Room the short window keeps after the audio (pipecat pads each segment with 0.5 s of
 # silence), so speech never runs into the window's edge; a margin, not a tuned value.
 EDGE_S = 1.0
@@ -57,29 +77,57 @@ class Transcriber:
         self.fallbacks = 0  # of those, decoded again over the full window
 
     def transcribe(self, audio: np.ndarray, **kwargs: Any) -> tuple[list[Segment], Any]:
+        """The utterance's segments, without those whisper judges silence."""
+        budget = int(TOKENS_BASE + TOKENS_PER_S * len(audio) / RATE)
         kwargs.setdefault("beam_size", self._beam_size)
+        kwargs.setdefault("temperature", 0.0)
+        kwargs.setdefault("max_new_tokens", budget)
         if self._short is not None and len(audio) / RATE <= self.window_s - EDGE_S:
             segments, info = self._short.transcribe(audio, **kwargs)
             heard = list(segments)
-            unsure = not "".join(s.text for s in heard).strip() or any(map(_unsure, heard))
+            unsure = _unsure(heard, budget)
             with self._lock:
                 self.short_decodes += 1
                 self.fallbacks += unsure
             if not unsure:
-                return heard, info
+                return _speech(heard), info
         segments, info = self._model.transcribe(audio, **kwargs)
-        return list(segments), info
+        return _speech(list(segments)), info
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._model, name)
 
 
-def _unsure(segment: Segment) -> bool:
+def is_silence(segment: Segment) -> bool:
+    return segment.no_speech_prob > NO_SPEECH_MIN and segment.avg_logprob < AVG_LOGPROB_MIN
+
+
+def _text(segments: list[Segment]) -> str:
+    return "".join(s.text for s in segments).strip()
+
+
+def _speech(segments: list[Segment]) -> list[Segment]:
+    return [s for s in segments if not is_silence(s)]
+
+
+def _unsure(segments: list[Segment], budget: int) -> bool:
+    """Signs of a failed decode: nothing, silence, repetition, or the token budget used up."""
     return (
-        segment.no_speech_prob >= NO_SPEECH_DROP
-        or segment.compression_ratio > COMPRESSION_RATIO_MAX
-        or segment.avg_logprob < AVG_LOGPROB_MIN
+        not _text(segments)
+        or any(is_silence(s) or s.compression_ratio > COMPRESSION_RATIO_MAX for s in segments)
+        or _repeats(_text(segments))
+        or sum(len(s.tokens) for s in segments) >= budget - 2
     )
+
+
+def _repeats(text: str) -> bool:
+    words = re.findall(r"[a-z0-9']+", text.lower())
+    run = 1
+    for before, word in zip(words, words[1:], strict=False):
+        run = run + 1 if word == before else 1
+        if run >= REPEATS_MAX:
+            return True
+    return False
 
 
 def _short_window(model: WhisperModel, window_s: float) -> WhisperModel:

@@ -6,10 +6,13 @@ reading out digits or spelling a name. On voices smart-turn was not trained on, 
 wrong on its own in its own way: smart-turn judged a clipped "Goodbye!" unfinished and
 waited 1.4 s; a spelled "B, R, O" sounds finished after every letter. So:
 
-- smart-turn says finished, the words say unfinished → wait for more, up to
-  `UNFINISHED_WAIT_S` of silence from the end of speech;
+- the words say unfinished → wait for more, up to `UNFINISHED_WAIT_S` of silence from the
+  end of speech; for digits or letters being read out, the pauses this caller has left
+  between them in this turn plus a margin (at most that);
 - smart-turn says unfinished, the words say finished (a question, an exclamation, a short
   answer) → end the turn now, rather than wait out smart-turn's maximum;
+- smart-turn says unfinished, the words a finished statement → neither decides alone: wait
+  `UNSURE_WAIT_S` (or the statement wait, if longer), not smart-turn's 1.5 s;
 - otherwise smart-turn decides, as before.
 
 With speculation on, a statement ("I'm calling about my order.") waits until
@@ -44,16 +47,22 @@ __all__ = [
     "STATEMENT_WAIT_MAX_S",
     "STATEMENT_WAIT_S",
     "UNFINISHED_WAIT_S",
+    "UNSURE_WAIT_S",
     "EvidenceTurnStop",
+    "evidence_wait",
     "transcript_cue",
 ]
 
 Cue = Literal["finished", "unfinished", "open"]
+Wait = Literal["", "unfinished", "statement"]  # what a pending decision waits on
 
 # Silence after which an unfinished-sounding transcript is taken as the end after all: longer
 # than the pauses people leave mid-sentence (0.3-0.7 s in the corpus), short enough that a
 # caller who trails off is still answered.
 UNFINISHED_WAIT_S = 1.2
+# Silence after a statement that smart-turn heard as unfinished: its own wait (1.5 s) set
+# the p90 (2.0 s at the caller) on one-sentence turns of voices it was not trained on.
+UNSURE_WAIT_S = 1.0
 # After early voice (the VAD's first voiced windows), how long a due end of turn waits for
 # the VAD to start: its start_secs (0.2 s) and a margin.
 EARLY_VOICE_GRACE_S = 0.3
@@ -97,13 +106,18 @@ def transcript_cue(text: str) -> Cue:
         return "unfinished"
     if stripped.endswith("?"):
         return "finished"
-    # Digits or letters being read out one at a time: the next may follow after a pause.
-    reading = sum(w.isdigit() or w in _NUMBER_WORDS or len(w) == 1 for w in words[-3:])
-    if reading >= 2 and len(words) >= 3:
+    if _reading(stripped):  # the next digit or letter may follow after a pause
         return "unfinished"
     if stripped.endswith((".", "!")):
         return "finished"
     return "open"
+
+
+def _reading(text: str) -> bool:
+    """Digits or letters being read out one at a time (the last few words)."""
+    words = re.findall(r"[a-z0-9']+", text.lower())
+    reading = sum(w.isdigit() or w in _NUMBER_WORDS or len(w) == 1 for w in words[-3:])
+    return reading >= 2 and len(words) >= 3
 
 
 def _ends_for_sure(text: str) -> bool:
@@ -118,6 +132,35 @@ def _ends_for_sure(text: str) -> bool:
         return True
     # whisper punctuates what it heard as complete; a bare "7" or "well" is a fragment
     return stripped.endswith(".") and len(re.findall(r"[A-Za-z0-9']+", stripped)) <= 3
+
+
+def evidence_wait(
+    text: str,
+    *,
+    smart_turn_finished: bool,
+    pauses: list[float],
+    statement_wait_s: float | None,
+    unfinished_wait_s: float = UNFINISHED_WAIT_S,
+) -> tuple[float, Wait]:
+    """Seconds of silence (from the end of speech) the turn's words ask to wait, and why.
+
+    0 leaves the decision to smart-turn (or to the words, for a turn that ends for sure).
+    `pauses` are the silences inside this turn so far; `statement_wait_s` is None when
+    statements do not wait (no speculative answer prepares them).
+    """
+    cue = transcript_cue(text)
+    if cue == "unfinished":
+        if _reading(text) and pauses:  # this caller's pace between digits or letters
+            wait = max(STATEMENT_WAIT_S, max(pauses) + STATEMENT_MARGIN_S)
+            return min(unfinished_wait_s, wait), "unfinished"
+        return unfinished_wait_s, "unfinished"
+    if _ends_for_sure(text):
+        return 0.0, ""
+    if smart_turn_finished:
+        return (statement_wait_s, "statement") if statement_wait_s is not None else (0.0, "")
+    if cue == "finished":  # smart-turn hears more to come, the words a finished statement
+        return max(statement_wait_s or 0.0, UNSURE_WAIT_S), "statement"
+    return 0.0, ""
 
 
 class EvidenceTurnStop(TurnAnalyzerUserTurnStopStrategy):
@@ -145,7 +188,9 @@ class EvidenceTurnStop(TurnAnalyzerUserTurnStopStrategy):
         self._early_voice_at = 0.0
         self.faint_voice_at: Callable[[], float] | None = None  # the VAD's, when it has one
         self._hold: asyncio.Task[None] | None = None
+        self._waiting_on: Wait = ""  # the evidence the pending (or last) decision waited on
         self._heard: list[str] = []  # the turn's final transcripts so far
+        self._pauses: list[float] = []  # s, the silences inside this turn so far
         self._speculation: UserTurnSpeculation | None = None
         self.overruled = {"finished": 0, "unfinished": 0}  # how often the words decided
         self.speculations = SpeculationCounts()
@@ -179,6 +224,8 @@ class EvidenceTurnStop(TurnAnalyzerUserTurnStopStrategy):
 
     async def handle_user_turn_started(self) -> None:
         self._heard = []
+        self._pauses = []
+        self._waiting_on = ""
         await super().handle_user_turn_started()
 
     async def trigger_user_turn_stopped(
@@ -222,9 +269,15 @@ class EvidenceTurnStop(TurnAnalyzerUserTurnStopStrategy):
     async def _handle_vad_user_started_speaking(self, frame: VADUserStartedSpeakingFrame) -> None:
         resumed_at = time.monotonic() - frame.start_secs
         went_on = time.monotonic() - self._turn_ended_at < CONTINUATION_S
-        if self._hold is not None or (self._speculate and went_on):
-            # the caller went on while a decision waited, or just after one ended the turn
-            self._caller_went_on_after(self._pause_until(resumed_at))
+        pause = self._pause_until(resumed_at)
+        # the caller went on while a decision waited, or just after one ended the turn; a
+        # pause after "um," or a digit says nothing about their pauses between sentences
+        if self._waiting_on != "unfinished" and (
+            self._hold is not None or (self._speculate and went_on)
+        ):
+            self._caller_went_on_after(pause)
+        if self._heard and 0 < pause < self._unfinished_wait_s:
+            self._pauses.append(pause)
         await super()._handle_vad_user_started_speaking(frame)
 
     def _pause_until(self, resumed_at: float) -> float:
@@ -249,19 +302,25 @@ class EvidenceTurnStop(TurnAnalyzerUserTurnStopStrategy):
         text = self._turn_text or self._text
         cue = transcript_cue(text)
         silent_for = time.monotonic() - self._speech_ended_at
-        wait = 0.0
-        if self._turn_complete and cue == "unfinished":
-            wait = self._unfinished_wait_s
-        elif self._turn_complete and self._speculate and not _ends_for_sure(text):
-            wait = self._statement_wait_s
+        wait, waiting_on = evidence_wait(
+            text,
+            smart_turn_finished=self._turn_complete,
+            pauses=self._pauses,
+            statement_wait_s=self._statement_wait_s if self._speculate else None,
+            unfinished_wait_s=self._unfinished_wait_s,
+        )
+        if waiting_on:
+            self._waiting_on = waiting_on
         if silent_for < wait:
             if self._hold is None:
-                self.overruled["unfinished"] += cue == "unfinished"
+                self.overruled["unfinished"] += cue == "unfinished" and self._turn_complete
                 self._hold = self.task_manager.create_task(
                     self._end_after(wait - silent_for), f"{self}::hold"
                 )
             await self._start_speculation()
             return
+        if wait:
+            self._turn_complete = True  # the evidence's wait is over
         if not self._turn_complete and cue == "finished" and _ends_for_sure(text):
             self.overruled["finished"] += 1
             self._turn_complete = True

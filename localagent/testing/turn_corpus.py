@@ -37,6 +37,7 @@ __all__ = [
     "Family",
     "Utterance",
     "available",
+    "piece",
     "speak",
 ]
 
@@ -193,7 +194,8 @@ def cough(seconds: float = 0.3, level: float = 0.3) -> np.ndarray:
 
 
 @functools.cache
-def _piece(family: Family, text: str) -> np.ndarray:
+def piece(family: Family, text: str) -> np.ndarray:
+    """One piece of a turn (or the cough) in `family`'s voice, without silence around it."""
     if text == COUGH:
         return cough()
     return _trim(family.say(text))
@@ -204,14 +206,14 @@ def speak(family: Family, kind: str, pieces: list[str | float]) -> Utterance:
     parts: list[np.ndarray] = []
     pauses: list[tuple[float, float]] = []
     at = 0
-    for piece in pieces:
-        if isinstance(piece, float):
-            gap = int(piece * RATE)
+    for part in pieces:
+        if isinstance(part, float):
+            gap = int(part * RATE)
             pauses.append((at / RATE, (at + gap) / RATE))
             parts.append(np.zeros(gap, dtype=np.int16))
             at += gap
         else:
-            pcm = _piece(family, piece)
+            pcm = piece(family, part)
             parts.append(pcm)
             at += len(pcm)
     noise_rms_at = getattr(family.say, "noise_rms_at", None)
