@@ -42,6 +42,9 @@ STATEMENT = 0.7  # the statement wait a call starts with
         ("Yes.", True, [], (0.0, "")),
         # ... and a short answer or a question overrules smart-turn's "unfinished"
         ("Maria Lopez.", False, [], (0.0, "")),
+        ("Two.", False, [], (0.0, "")),
+        # but not a short statement that ends on a letter: a name may be being spelled
+        ("It's so B.", True, [], (STATEMENT, "statement")),
         # a statement waits the statement wait: another sentence often follows
         ("I'm calling about my order.", True, [], (STATEMENT, "statement")),
         # smart-turn unsure of a statement: the unsure wait, not smart-turn's 1.5 s

@@ -66,6 +66,8 @@ UNSURE_WAIT_S = 1.0
 # After early voice (the VAD's first voiced windows), how long a due end of turn waits for
 # the VAD to start: its start_secs (0.2 s) and a margin.
 EARLY_VOICE_GRACE_S = 0.3
+# Faint voice this long after the end of speech is new sound, not the speech's own tail.
+VOICE_AFTER_END_S = 0.1
 # Silence after a statement before the turn ends, when an answer is being prepared anyway.
 # It starts short and adapts to the caller: each time they are heard going on after a
 # pause (in a wait, or just after a turn ended), the wait grows to that pause plus
@@ -131,7 +133,11 @@ def _ends_for_sure(text: str) -> bool:
     if stripped.endswith(("?", "!")):
         return True
     # whisper punctuates what it heard as complete; a bare "7" or "well" is a fragment
-    return stripped.endswith(".") and len(re.findall(r"[A-Za-z0-9']+", stripped)) <= 3
+    words = re.findall(r"[A-Za-z0-9']+", stripped)
+    if not stripped.endswith(".") or not 0 < len(words) <= 3:
+        return False
+    # ... and "It's so B." may be the first letter of a name being spelled
+    return len(words) == 1 or len(words[-1]) > 1
 
 
 def evidence_wait(
@@ -311,6 +317,12 @@ class EvidenceTurnStop(TurnAnalyzerUserTurnStopStrategy):
         )
         if waiting_on:
             self._waiting_on = waiting_on
+        ends_now = wait > 0 or self._turn_complete or (cue == "finished" and _ends_for_sure(text))
+        if ends_now and wait <= silent_for and self._voice_since_speech_ended():
+            # the words would end the turn now, but something that may be the caller going
+            # on ("No thanks," then "that will be all") has been heard in the silence: give
+            # the VAD the time it takes to start on it (its start discards the hold)
+            wait = silent_for + EARLY_VOICE_GRACE_S
         if silent_for < wait:
             if self._hold is None:
                 self.overruled["unfinished"] += cue == "unfinished" and self._turn_complete
@@ -328,15 +340,23 @@ class EvidenceTurnStop(TurnAnalyzerUserTurnStopStrategy):
             await self._start_speculation()  # smart-turn waits for more silence
         await super()._maybe_trigger_user_turn_stopped()
 
+    def _voice_heard_at(self) -> float:
+        """When the VAD last heard voice, or faint voice, it has not (yet) started on."""
+        return max(self._early_voice_at, self.faint_voice_at() if self.faint_voice_at else 0)
+
+    def _voice_since_speech_ended(self) -> bool:
+        heard_at = self._voice_heard_at()
+        return (
+            heard_at > self._speech_ended_at + VOICE_AFTER_END_S
+            and time.monotonic() - heard_at < EARLY_VOICE_GRACE_S
+        )
+
     async def _end_after(self, delay: float) -> None:
         try:
             await asyncio.sleep(delay)
             # Voice (or faint voice) the VAD has not yet started on: give it the time it
             # takes to start (its start discards this hold), rather than answer over it.
-            heard_at = max(
-                self._early_voice_at, self.faint_voice_at() if self.faint_voice_at else 0
-            )
-            since = time.monotonic() - heard_at
+            since = time.monotonic() - self._voice_heard_at()
             if since < EARLY_VOICE_GRACE_S:
                 await asyncio.sleep(EARLY_VOICE_GRACE_S - since)
         except asyncio.CancelledError:
