@@ -45,6 +45,7 @@ from typing import Any
 
 import numpy as np
 
+from localagent.events import LATENCY_LABELS
 from localagent.testing.app_process import fetch_status, run_app
 from localagent.testing.caller import Caller
 from localagent.testing.fake_ollama import ThreadedFakeOllama
@@ -284,7 +285,7 @@ HEADER = (
 )
 
 
-STAGES = ("vad_wait", "stt", "turn_wait", "llm", "tts", "avatar", "voice_to_voice")
+STAGES = tuple(k for k in LATENCY_LABELS if k != "tools")  # the session record's figures
 
 
 def stage_table(turns: list[TurnResult]) -> None:
