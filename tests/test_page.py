@@ -320,6 +320,8 @@ async def test_page_sets_a_photo_that_the_next_call_shows(
                 )
                 assert "No frontal face" in (await page.text_content("#banner .msg") or "")
                 assert "looks into the camera" in (await page.text_content("#banner .fix") or "")
+                await page.wait_for_timeout(5_500)  # a status poll (every 5 s) leaves it up
+                assert "No frontal face" in (await page.text_content("#banner .msg") or "")
                 await page.set_input_files("#photo", str(photo))
                 await page.wait_for_function(
                     "document.querySelector('#banner .msg').textContent.includes('your photo')",

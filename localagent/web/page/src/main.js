@@ -227,9 +227,13 @@ async function refreshStatus() {
     if (!liveAvatar) $("avatar-kind").textContent = `${status.avatar} avatar`;
     showFace(status.avatar_face);
     $("flow-name").textContent = `flow: ${status.flow}`;
-    if (!status.ollama.ok) showBanner(status.ollama.problem, status.ollama.fix);
-    else if (banner.dataset.source !== "call") showBanner("");
+    // The poll takes down only what it put up: a photo's or a call's banner stays.
+    if (!status.ollama.ok) {
+      banner.dataset.source = "status";
+      showBanner(status.ollama.problem, status.ollama.fix);
+    } else if (banner.dataset.source === "status") showBanner("");
   } catch {
+    banner.dataset.source = "status";
     showBanner("The localagent server is not answering.", "start it again with python -m localagent");
   }
 }
@@ -316,7 +320,7 @@ async function connect() {
     // the /start body (this tab's id) handed to the call.
     await client.startBotAndConnect({ endpoint: "/start", requestData: { transport: "webrtc", body: { tab } } });
     setWanted(true);
-    if (retries) showBanner("");
+    if (retries || banner.dataset.source === "photo") showBanner(""); // the photo's news is old now
     retries = 0;
     banner.dataset.source = "";
     connectBtn.textContent = "Disconnect";
@@ -408,8 +412,6 @@ $("photo").addEventListener("change", async (event) => {
     showBanner(`The avatar will be your photo ${when}.`, "", "info");
   } catch (err) {
     showBanner(`The photo could not be sent: ${err?.message || err}`, "check the terminal running localagent");
-  } finally {
-    delete banner.dataset.source;
   }
 });
 
@@ -418,6 +420,7 @@ $("drawn-face").addEventListener("click", async () => {
   if (res.ok) {
     showFace(await res.json());
     if (!(client && client.connected)) showPoster(true);
+    banner.dataset.source = "photo";
     showBanner("The photo is forgotten: the next call uses the drawn face.", "", "info");
   }
 });
