@@ -34,11 +34,10 @@ from localagent.call.transcriber import Transcriber
 from localagent.models.resolve import resolve_whisper_model
 from localagent.settings import Settings
 from localagent.testing.turn_corpus import (
-    BACKCHANNELS,
     COUGH,
     HELD_OUT,
-    INTERRUPTIONS,
     RATE,
+    SETS,
     TURNS,
     available,
     speak,
@@ -117,7 +116,8 @@ def main() -> int:
     if args.families:
         families = [families[i] for i in args.families]
     texts = [p for _, pieces in TURNS + HELD_OUT for p in pieces if isinstance(p, str)]
-    texts = list(dict.fromkeys([*texts, *BACKCHANNELS, *INTERRUPTIONS]))
+    barges = [t for ts in SETS.values() for t in ts.backchannels + ts.interruptions]
+    texts = list(dict.fromkeys([*texts, *barges]))
     tallies: dict[tuple[str, str], Tally] = {}
     for family in families:
         for text in texts:

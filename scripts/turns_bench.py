@@ -50,11 +50,10 @@ from localagent.testing.app_process import fetch_status, run_app
 from localagent.testing.caller import Caller
 from localagent.testing.fake_ollama import ThreadedFakeOllama
 from localagent.testing.turn_corpus import (
-    BACKCHANNELS,
-    INTERRUPTIONS,
     RATE,
     SETS,
     Family,
+    TurnSet,
     Utterance,
     available,
     speak,
@@ -195,18 +194,20 @@ async def one_family(
     family: Family,
     index: int,
     condition: str,
-    turn_set: list[tuple[str, list[str | float]]],
+    turn_set: TurnSet,
     full: bool,
     results: Results,
 ) -> None:
     shift = index + (condition == "loaded")
     # five turns a family: the five families of a condition say 25, each kind two or three
     # times, the other condition from another offset
-    kinds = _sample(turn_set, 5 * index + 6 * (condition == "loaded"), 5, full)
+    kinds = _sample(turn_set.turns, 5 * index + 6 * (condition == "loaded"), 5, full)
     turns = [speak(family, kind, pieces) for kind, pieces in kinds]
     ask = speak(family, "question", [ASK_LONG]).pcm
-    barges = [speak(family, "backchannel", [t]) for t in _sample(BACKCHANNELS, 2 * shift, 2, full)]
-    barges += [speak(family, "interruption", [t]) for t in _sample(INTERRUPTIONS, shift, 1, full)]
+    backchannels = _sample(turn_set.backchannels, 2 * shift, 2, full)
+    barges = [speak(family, "backchannel", [t]) for t in backchannels]
+    interruptions = _sample(turn_set.interruptions, shift, 1, full)
+    barges += [speak(family, "interruption", [t]) for t in interruptions]
     async with Caller(url) as caller:
         await caller.wait_for_voice(since=0.0, timeout=120)  # the greeting
         await _settle(caller)

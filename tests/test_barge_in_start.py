@@ -38,14 +38,16 @@ class Watched:
 
 
 @pytest.fixture
-async def watched() -> AsyncIterator[Watched]:
+async def watched(request: pytest.FixtureRequest) -> AsyncIterator[Watched]:
+    """The strategy commits after 0.15 s of talking on, or what the test's param says."""
     hushes: list[bool] = []
 
     def hush(on: bool) -> bool:
         hushes.append(on)
         return True
 
-    strategy = BargeInStart(hush=hush, commit_after_s=0.15, heard_nothing_s=0.15)
+    commit_after_s = getattr(request, "param", 0.15)
+    strategy = BargeInStart(hush=hush, commit_after_s=commit_after_s, heard_nothing_s=0.15)
     await strategy.setup(SimpleNamespace(task_manager=TaskManager(loop=asyncio.get_running_loop())))  # type: ignore[arg-type]
     w = Watched(strategy, hushes)
 
@@ -75,6 +77,8 @@ def final(text: str) -> TranscriptionFrame:
         ("uh-huh", True),
         ("", True),
         ("MMICM.", True),  # whisper's way with "mm-hm", now and then
+        ("M. H. M. H. M. H.", True),  # and another
+        ("Hmm, MMMM.", True),
         ("Wait.", False),
         ("No.", False),
         ("Stop!", False),
@@ -83,6 +87,27 @@ def final(text: str) -> TranscriptionFrame:
 )
 def test_is_backchannel(text: str, backchannel: bool) -> None:
     assert is_backchannel(text) is backchannel
+
+
+@pytest.mark.parametrize(
+    ("text", "voiced_s", "backchannel"),
+    [
+        # tiny.en on espeak's "mm-hm" (0.6-0.8 s of voice): more words than anyone says
+        ("Yeah, man, me, it can.", 0.7, True),
+        ("and then they jump.", 0.7, True),
+        # words said at a real pace
+        ("and then they jump.", 1.0, False),
+        ("I want a refund.", 0.9, False),
+        # a stop word is never a hum, however quickly it came
+        ("No, no, no, stop.", 0.5, False),
+        ("Wait, what?", 0.3, False),
+    ],
+)
+def test_too_many_words_for_the_voice_are_a_hum(
+    text: str, voiced_s: float, backchannel: bool
+) -> None:
+    assert is_backchannel(text, voiced_s) is backchannel
+    assert is_backchannel(text) is (text.count(" ") == 0)  # without the time: words
 
 
 async def test_a_turn_starts_at_once_when_the_bot_is_silent(watched: Watched) -> None:
@@ -168,3 +193,24 @@ async def test_early_voice_then_speech_keeps_the_hush_until_the_words_decide(
     assert watched.hushes == [True]  # hushed once, not again at the VAD's start
     await watched.send(final("Mm-hm."))
     assert watched.hushes == [True, False] and watched.turns == 0
+
+
+def vad_started() -> VADUserStartedSpeakingFrame:
+    return VADUserStartedSpeakingFrame(start_secs=0.2)  # as the call's VAD sends it
+
+
+def vad_stopped() -> VADUserStoppedSpeakingFrame:
+    return VADUserStoppedSpeakingFrame(stop_secs=0.2)
+
+
+@pytest.mark.parametrize("watched", [5.0], indirect=True)  # decided by the words alone
+@pytest.mark.parametrize(("voice_s", "interrupts"), [(0.3, False), (1.2, True)])
+async def test_a_hum_written_as_words_lets_the_bot_go_on(
+    watched: Watched, monkeypatch: pytest.MonkeyPatch, voice_s: float, interrupts: bool
+) -> None:
+    await _well_into_an_answer(watched, monkeypatch)
+    await watched.send(vad_started())
+    await asyncio.sleep(voice_s)  # the VAD's start and stop each lag the voice by 0.2 s
+    await watched.send(vad_stopped(), final("and then they jump."))
+    assert watched.turns == int(interrupts)
+    assert watched.hushes == ([True] if interrupts else [True, False])

@@ -41,7 +41,13 @@ from pipecat.frames.frames import (
 from pipecat.turns.types import ProcessFrameResult
 from pipecat.turns.user_start import BaseUserTurnStartStrategy
 
-__all__ = ["BACKCHANNEL_WORDS", "COMMIT_AFTER_S", "BargeInStart", "is_backchannel"]
+__all__ = [
+    "BACKCHANNEL_WORDS",
+    "COMMIT_AFTER_S",
+    "MAX_WORDS_PER_S",
+    "BargeInStart",
+    "is_backchannel",
+]
 
 # Speech that goes on this long after the VAD's last start is not a backchannel ("yeah",
 # "mm-hm" and "okay" last 0.25-0.95 s in the corpus's voices; the VAD starts 0.2 s in).
@@ -68,6 +74,13 @@ BACKCHANNEL_WORDS = frozenset(
 )
 
 
+# Faster than anyone speaks (the corpus's quickest real words run at 4.3 a second): several
+# words whisper wrote for less voice than that are its guess at a hum. tiny.en writes
+# espeak's "mm-hm" as "Yeah, man, me, it can." or "and then they jump." (5.5-7 a second).
+MAX_WORDS_PER_S = 5.0
+# A hum written out as letters: "MMMM", "Hmm", "M. H. M. H."
+HUM = re.compile(r"[mh]+")
+
 # One word that is not a backchannel: whisper writes "mm-hm" a dozen ways ("Mhm.", "MMICM."),
 # so any single word is one, except these.
 STOP_WORDS = frozenset(
@@ -81,13 +94,20 @@ STOP_WORDS = frozenset(
 )
 
 
-def is_backchannel(text: str) -> bool:
-    """Whether a transcript is only listening noises: nothing the caller wants answered."""
+def is_backchannel(text: str, voiced_s: float | None = None) -> bool:
+    """Whether a transcript is only listening noises: nothing the caller wants answered.
+
+    `voiced_s`, the seconds of voice it was heard in, tells whisper's guesses at a hum
+    (more words than anyone says in that time) from words; a stop word is always words.
+    """
     words = [w.strip("-'") for w in re.findall(r"[a-z0-9'-]+", text.lower())]
     words = [w for w in words if w]
     if len(words) == 1 and words[0] not in STOP_WORDS:
         return True
-    return all(w in BACKCHANNEL_WORDS for w in words)
+    if all(w in BACKCHANNEL_WORDS or HUM.fullmatch(w) for w in words):
+        return True
+    too_fast = voiced_s is not None and len(words) > MAX_WORDS_PER_S * max(voiced_s, 0.1)
+    return too_fast and not any(w in STOP_WORDS for w in words)
 
 
 Hush = Callable[[bool], bool]  # hush(True) pauses the bot's voice, hush(False) resumes it;
@@ -118,6 +138,8 @@ class BargeInStart(BaseUserTurnStartStrategy):
         self._pending = False  # the caller spoke over the bot; the words decide
         self._hushed = False
         self._timer: asyncio.Task[None] | None = None
+        self._voice_began: float | None = None  # while pending: the caller's voice now
+        self._voiced_s = 0.0  # while pending: the caller's voice so far
         self.counts = {"interruptions": 0, "backchannels": 0, "noises": 0}
 
     async def process_frame(self, frame: Frame) -> ProcessFrameResult:
@@ -136,17 +158,23 @@ class BargeInStart(BaseUserTurnStartStrategy):
                 return ProcessFrameResult.STOP
             if not self._pending:
                 self._pending = True
+                self._voiced_s = 0.0
                 self._hushed = self._hushed or self._hush(True)
                 logger.debug(f"{self}: the caller spoke over the bot (hushed: {self._hushed})")
+            self._voice_began = time.monotonic() - frame.start_secs
             self._restart_timer(self._commit_after_s, self._commit, "talking on")
             return ProcessFrameResult.STOP
         elif isinstance(frame, VADUserStoppedSpeakingFrame) and self._pending:
+            if self._voice_began is not None:
+                self._voiced_s += time.monotonic() - frame.stop_secs - self._voice_began
+                self._voice_began = None
             self._restart_timer(self._heard_nothing_s, self._resume, "heard nothing")
             return ProcessFrameResult.STOP
         elif isinstance(frame, (TranscriptionFrame, InterimTranscriptionFrame)) and (
             self._pending or self._bot_speaking or self._hushed
         ):
-            if not is_backchannel(frame.text):
+            voiced = self._voiced_s if self._pending and self._voice_began is None else None
+            if not is_backchannel(frame.text, voiced):
                 await self._commit(f"said {frame.text!r}")
                 return ProcessFrameResult.CONTINUE  # the turn's first words
             if isinstance(frame, TranscriptionFrame):

@@ -31,10 +31,13 @@ __all__ = [
     "COUGH",
     "FAMILIES",
     "HELD_OUT",
+    "HELD_OUT_BACKCHANNELS",
+    "HELD_OUT_INTERRUPTIONS",
     "INTERRUPTIONS",
     "SETS",
     "TURNS",
     "Family",
+    "TurnSet",
     "Utterance",
     "available",
     "piece",
@@ -80,12 +83,32 @@ HELD_OUT: list[tuple[str, list[str | float]]] = [
     ("spelled", ["My initials are K,", 0.4, "L,", 0.4, "M."]),
     ("question", ["Do you deliver on weekends?"]),
 ]
-SETS = {"main": TURNS, "held-out": HELD_OUT}
 # Said while the bot is talking: a backchannel or a cough must not stop it; an interruption
 # must. COUGH stands for a burst of noise, not words.
 COUGH = "<cough>"
 BACKCHANNELS = ["Yeah.", "Mm-hm.", "Okay.", COUGH]
 INTERRUPTIONS = ["Wait, I have a different question.", "No, stop, that is not what I asked."]
+HELD_OUT_BACKCHANNELS = ["Uh-huh.", "Right.", "I see.", COUGH]
+HELD_OUT_INTERRUPTIONS = [
+    "Hold on, that is the wrong address.",
+    "Sorry, can I ask you something else?",
+]
+
+
+@dataclass(frozen=True)
+class TurnSet:
+    """What a benchmark run says: turns, and over the bot's answers, backchannels and
+    interruptions."""
+
+    turns: list[tuple[str, list[str | float]]]
+    backchannels: list[str]
+    interruptions: list[str]
+
+
+SETS = {
+    "main": TurnSet(TURNS, BACKCHANNELS, INTERRUPTIONS),
+    "held-out": TurnSet(HELD_OUT, HELD_OUT_BACKCHANNELS, HELD_OUT_INTERRUPTIONS),
+}
 
 
 @dataclass(frozen=True)
