@@ -10,8 +10,10 @@ the words decide what that was:
   backchannel words ("yeah", "mm-hm", "okay", ...) or a word like "no", "stop", "wait" →
   a real interruption: the user turn starts, and pipecat's interruption drops the rest of
   the answer, as before;
-- the transcript is only backchannel words or one other word, or nothing was heard (a
-  cough, a door) → the bot resumes from the word it was hushed at, and it is not a turn;
+- the transcript is only backchannel words or one other word, a hum written out ("MMMM"),
+  more words than that much voice could hold (whisper's guess at a hum), or nothing was
+  heard (a cough, a door) → the bot resumes from the word it was hushed at, and it is not
+  a turn;
 - voice within `FRESH_ANSWER_S` of the bot starting an answer is the caller going on with
   the turn the bot took too early: it interrupts at once.
 
