@@ -44,7 +44,9 @@ STATEMENT = 0.7  # the statement wait a call starts with
         ("Maria Lopez.", False, [], (0.0, "")),
         ("Two.", False, [], (0.0, "")),
         # but not a short statement that ends on a letter: a name may be being spelled
-        ("It's so B.", True, [], (STATEMENT, "statement")),
+        ("So B.", True, [], (STATEMENT, "statement")),
+        # and three words are a statement: "That sounds fine." is often followed by more
+        ("That sounds fine.", True, [], (STATEMENT, "statement")),
         # a statement waits the statement wait: another sentence often follows
         ("I'm calling about my order.", True, [], (STATEMENT, "statement")),
         # smart-turn unsure of a statement: the unsure wait, not smart-turn's 1.5 s
