@@ -71,10 +71,10 @@ async def test_barge_in_keeps_only_what_was_played(
         with run_app(*flags, env=env, fake_daily=avatar == "tavus") as app:
             async with Caller(app.url) as caller:
                 answer_at = await caller.wait_for_voice(since=0.0, timeout=60)
-                # A second into the third sentence (each is 2-3 s of speech), the caller
+                # 1.5 s into the third sentence (each is 2.5-3 s of speech), the caller
                 # cuts in.
                 two = sum(len(synthesize(s)) for s in SENTENCES[:2]) / 48000
-                await asyncio.sleep(max(0.0, answer_at + two + 1.0 - time.monotonic()))
+                await asyncio.sleep(max(0.0, answer_at + two + 1.5 - time.monotonic()))
                 cut_in = asyncio.create_task(caller.say(printer_utterance))
                 spoke_at = time.monotonic()
                 await cut_in
