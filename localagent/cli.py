@@ -64,6 +64,10 @@ _FLAGS: dict[str, dict[str, Any]] = {
         "choices": ["on", "off"],
         "help": "answer ahead of the end of turn, held until it (default on)",
     },
+    "statement_wait_s": {
+        "type": float,
+        "help": "silence after a statement before the turn ends, s (default 0.7)",
+    },
     "barge_in": {"choices": ["words", "voice"], "help": "what interrupts the bot (default words)"},
     "offline": {"action": "store_true", "help": "allow no connection off this machine"},
     "require_token": {"action": "store_true", "help": "ask for the per-run token on loopback too"},

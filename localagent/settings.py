@@ -197,6 +197,13 @@ class Settings(BaseSettings):
         description="Start the answer (LLM and TTS) while the end of turn is still being "
         "decided, held until the turn is over; withdrawn ones cost the LLM time.",
     )
+    statement_wait_s: float = Field(
+        0.7,
+        ge=0.2,
+        le=1.2,
+        description="With speculate: silence after a finished-sounding statement before the "
+        "turn ends (another sentence often follows); it grows for a caller who pauses longer.",
+    )
     barge_in: Literal["words", "voice"] = Field(
         "words",
         description="While the bot speaks: 'words' = the caller's voice hushes it and only "

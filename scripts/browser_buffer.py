@@ -18,18 +18,9 @@ import asyncio
 from typing import Any
 
 from localagent.testing.app_process import run_app
+from localagent.testing.browser import launch_chromium
 from localagent.testing.fake_ollama import ThreadedFakeOllama
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--use-fake-ui-for-media-stream",
-    "--use-fake-device-for-media-stream",
-    "--autoplay-policy=no-user-gesture-required",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
 # The page's pipecat client, its SmallWebRTC transport and that transport's peer connection.
 STATS = """async () => {
   const client = window.localagent.client;
@@ -53,7 +44,7 @@ async def measure(url: str, seconds: float, every: float) -> list[tuple[float, f
 
     rows: list[tuple[float, float, float]] = []
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        browser = await launch_chromium(pw)
         try:
             page = await browser.new_page()
             await page.goto(url)

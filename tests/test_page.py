@@ -14,11 +14,10 @@ import numpy as np
 import pytest
 
 from localagent.testing.app_process import AppProcess
+from localagent.testing.browser import CHROMIUM, launch_chromium
 from localagent.testing.cli import free_port
 from localagent.testing.fake_ollama import ThreadedFakeOllama
 from localagent.testing.speech import write_wav
-
-CHROMIUM = "/usr/bin/chromium"
 
 # CI sets LOCALAGENT_REQUIRE_BROWSER=1 so a missing browser fails instead of skipping.
 pytestmark = [
@@ -28,34 +27,6 @@ pytestmark = [
         reason="Debian chromium is not installed (sudo apt-get install chromium)",
     ),
 ]
-
-
-async def launch_chromium(
-    pw: Any,
-    mic: Path | None = None,
-    *,
-    allow_mic: bool = True,
-    devices: bool = True,
-    extra: tuple[str, ...] = (),
-) -> Any:
-    """Headless Debian Chromium with a fake camera and microphone (`mic`: a WAV it loops),
-    and none of its background calls home (this machine has no network). `allow_mic=False`
-    answers the microphone prompt "Block"; `devices=False` leaves it with no microphone."""
-    args = [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--use-fake-ui-for-media-stream" if allow_mic else "--deny-permission-prompts",
-        *(["--use-fake-device-for-media-stream"] if devices else []),
-        "--autoplay-policy=no-user-gesture-required",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-    ]
-    if mic is not None:
-        args.append(f"--use-file-for-fake-audio-capture={mic}")
-    args += extra
-    return await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
 
 
 async def hang_up(page: Any) -> None:

@@ -45,3 +45,12 @@ def test_tavus_without_key_is_a_config_error(
         settings_from(build_parser().parse_args(["--avatar", "tavus"]))
     with pytest.raises(ConfigError, match="port"):
         settings_from(build_parser().parse_args(["--port", "99999"]))
+
+
+def test_statement_wait_flag_is_bounded(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    s = settings_from(build_parser().parse_args(["--statement-wait-s", "0.5"]))
+    assert s.statement_wait_s == 0.5
+    for bad in ("0.1", "2"):  # under a VAD window's worth; over the adaptive wait's ceiling
+        with pytest.raises(ConfigError, match="statement_wait_s"):
+            settings_from(build_parser().parse_args(["--statement-wait-s", bad]))

@@ -7,10 +7,11 @@ import stat
 from pathlib import Path
 
 import pytest
-from test_page import hang_up, launch_chromium
+from test_page import hang_up
 
 from localagent.errors import ConfigError
 from localagent.testing.app_process import run_app
+from localagent.testing.browser import launch_chromium
 from localagent.testing.fake_ollama import ThreadedFakeOllama
 from localagent.web.tls import tls_files
 

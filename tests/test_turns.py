@@ -6,12 +6,10 @@ import numpy as np
 import pytest
 from pipecat.audio.turn.smart_turn.base_smart_turn import SmartTurnParams
 from pipecat.audio.turn.smart_turn.local_smart_turn_v3 import LocalSmartTurnAnalyzerV3
-from pipecat.turns.user_stop import (
-    SpeechTimeoutUserTurnStopStrategy,
-    TurnAnalyzerUserTurnStopStrategy,
-)
+from pipecat.turns.user_stop import SpeechTimeoutUserTurnStopStrategy
 
 from localagent.call import turns
+from localagent.call.turn_evidence import STATEMENT_WAIT_S, EvidenceTurnStop
 from localagent.settings import Settings
 from localagent.testing.speech import synthesize
 
@@ -38,14 +36,15 @@ def test_shared_analyzer_predicts_like_pipecats_own(smart: turns.TurnStop) -> No
 
 
 def test_each_call_gets_its_own_analyzer_over_one_model(smart: turns.TurnStop) -> None:
-    settings = Settings(smart_turn_stop_secs=1.5)
+    settings = Settings(smart_turn_stop_secs=1.5, statement_wait_s=0.5)
     a = (turns.turn_strategies(settings, smart).stop or [None])[0]
     b = (turns.turn_strategies(settings, smart).stop or [None])[0]
-    assert isinstance(a, TurnAnalyzerUserTurnStopStrategy)
-    assert isinstance(b, TurnAnalyzerUserTurnStopStrategy)
+    assert isinstance(a, EvidenceTurnStop) and isinstance(b, EvidenceTurnStop)
     assert a._turn_analyzer is not b._turn_analyzer
     assert a._turn_analyzer._session is b._turn_analyzer._session is smart.session
     assert a._turn_analyzer.params.stop_secs == 1.5
+    assert a._statement_wait_s == b._statement_wait_s == 0.5  # each call adapts its own
+    assert Settings.model_fields["statement_wait_s"].default == STATEMENT_WAIT_S
 
 
 def test_auto_picks_by_measured_inference_time(monkeypatch: pytest.MonkeyPatch) -> None:

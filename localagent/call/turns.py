@@ -148,7 +148,11 @@ def turn_strategies(
     if turn_stop.mode == "smart-turn" and turn_stop.session is not None:
         params = SmartTurnParams(stop_secs=settings.smart_turn_stop_secs)
         analyzer: Any = SharedSmartTurn(turn_stop.session, params)
-        stop = EvidenceTurnStop(turn_analyzer=analyzer, speculate=speculate)
+        stop = EvidenceTurnStop(
+            turn_analyzer=analyzer,
+            speculate=speculate,
+            statement_wait_s=settings.statement_wait_s,
+        )
         if vad is not None:
             vad.on_early_voice(stop.early_voice)
             stop.faint_voice_at = lambda: vad.faint_voice_at
