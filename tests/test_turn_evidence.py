@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from localagent.call.turn_evidence import evidence_wait, transcript_cue
+from localagent.call.turn_evidence import STATEMENT_WAIT_S, evidence_wait, transcript_cue
 
 
 @pytest.mark.parametrize(
@@ -31,7 +31,7 @@ def test_transcript_cue(text: str, cue: str) -> None:
     assert transcript_cue(text) == cue
 
 
-STATEMENT = 0.7  # the statement wait a call starts with
+STATEMENT = STATEMENT_WAIT_S  # the statement wait a call starts with
 
 
 @pytest.mark.parametrize(

@@ -72,9 +72,11 @@ VOICE_AFTER_END_S = 0.1
 # It starts short and adapts to the caller: each time they are heard going on after a
 # pause (in a wait, or just after a turn ended), the wait grows to that pause plus
 # STATEMENT_MARGIN_S (the VAD hears voice 0.1-0.3 s after it starts), up to the maximum.
-STATEMENT_WAIT_S = 0.7
+STATEMENT_WAIT_S = 0.55  # 0.45 split turns again; 0.7 was no better (README: "traded")
 STATEMENT_WAIT_MAX_S = 1.2
 STATEMENT_MARGIN_S = 0.35
+# The least a turn of digits or letters being read out waits, whatever this caller's pace.
+READING_WAIT_MIN_S = 0.7
 # The most words a short answer has ("Yes.", "Maria Lopez."): one with a full stop ends the
 # turn at once. Three ("That sounds fine.") is as often the first of two sentences.
 SHORT_ANSWER_WORDS = 2
@@ -161,7 +163,7 @@ def evidence_wait(
     cue = transcript_cue(text)
     if cue == "unfinished":
         if _reading(text) and pauses:  # this caller's pace between digits or letters
-            wait = max(STATEMENT_WAIT_S, max(pauses) + STATEMENT_MARGIN_S)
+            wait = max(READING_WAIT_MIN_S, max(pauses) + STATEMENT_MARGIN_S)
             return min(unfinished_wait_s, wait), "unfinished"
         return unfinished_wait_s, "unfinished"
     if _ends_for_sure(text):
