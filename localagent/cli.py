@@ -66,7 +66,7 @@ _FLAGS: dict[str, dict[str, Any]] = {
     },
     "statement_wait_s": {
         "type": float,
-        "help": "silence after a statement before the turn ends, s (default 0.55)",
+        "help": "silence after a statement before the turn ends, s (default 0.7)",
     },
     "barge_in": {"choices": ["words", "voice"], "help": "what interrupts the bot (default words)"},
     "offline": {"action": "store_true", "help": "allow no connection off this machine"},

@@ -198,7 +198,7 @@ class Settings(BaseSettings):
         "decided, held until the turn is over; withdrawn ones cost the LLM time.",
     )
     statement_wait_s: float = Field(
-        0.55,
+        0.7,
         ge=0.2,
         le=1.2,
         description="With speculate: silence after a finished-sounding statement before the "

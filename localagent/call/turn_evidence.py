@@ -72,7 +72,7 @@ VOICE_AFTER_END_S = 0.1
 # It starts short and adapts to the caller: each time they are heard going on after a
 # pause (in a wait, or just after a turn ended), the wait grows to that pause plus
 # STATEMENT_MARGIN_S (the VAD hears voice 0.1-0.3 s after it starts), up to the maximum.
-STATEMENT_WAIT_S = 0.55  # 0.45 split turns again; 0.7 was no better (README: "traded")
+STATEMENT_WAIT_S = 0.7  # 0.55 split a 0.45 s pause in a real call (README: "traded")
 STATEMENT_WAIT_MAX_S = 1.2
 STATEMENT_MARGIN_S = 0.35
 # The least a turn of digits or letters being read out waits, whatever this caller's pace.
