@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
-import pytest
+import asyncio
+from typing import Any, cast
 
-from localagent.call.turn_evidence import STATEMENT_WAIT_S, evidence_wait, transcript_cue
+import pytest
+from pipecat.clocks.system_clock import SystemClock
+from pipecat.frames.frames import EagerEndOfTurnCancelFrame, Frame, LLMRunFrame, TranscriptionFrame
+from pipecat.processors.frame_processor import FrameProcessorSetup
+from pipecat.turns.user_stop.base_user_turn_stop_strategy import UserTurnStoppedParams
+from pipecat.utils.asyncio.task_manager import TaskManager
+
+from localagent.call.turn_evidence import (
+    STATEMENT_WAIT_S,
+    EvidenceTurnStop,
+    evidence_wait,
+    transcript_cue,
+)
 
 
 @pytest.mark.parametrize(
@@ -78,3 +91,63 @@ def test_without_speculation_a_statement_does_not_wait() -> None:
     assert evidence_wait(
         "I'm calling about my order.", smart_turn_finished=True, pauses=[], statement_wait_s=None
     ) == (0.0, "")
+
+
+class _Strategy:
+    """EvidenceTurnStop with speculation on, and what it asks the aggregator for."""
+
+    def __init__(self) -> None:
+        from pipecat.audio.turn.smart_turn.local_smart_turn_v3 import LocalSmartTurnAnalyzerV3
+
+        self.stop = EvidenceTurnStop(turn_analyzer=LocalSmartTurnAnalyzerV3(), speculate=True)
+        self.pushed: list[Frame] = []
+        self.ended: list[bool] = []  # each turn end: did it confirm the speculation?
+
+        @self.stop.event_handler("on_push_frame")
+        async def on_push(_s: object, frame: Frame, _direction: object) -> None:
+            self.pushed.append(frame)
+
+        @self.stop.event_handler("on_user_turn_stopped")
+        async def on_stopped(_s: object, params: UserTurnStoppedParams) -> None:
+            self.ended.append(params.confirms_speculation)
+
+    async def speculate(self, text: str) -> None:
+        """The caller said `text` and stopped; the answer starts before the turn's end."""
+        tasks = TaskManager(loop=asyncio.get_running_loop())
+        await self.stop.setup(FrameProcessorSetup(SystemClock(), tasks, cast(Any, None)))
+        await self.stop.handle_user_turn_started()
+        await self.stop.process_frame(TranscriptionFrame(text, "caller", "now", finalized=True))
+        await self.stop._start_speculation()
+
+
+async def test_a_tool_call_withdrawn_after_the_turn_confirmed_it_is_asked_again() -> None:
+    # The LLM withdraws a speculative answer that wants a tool call; when the turn's end
+    # confirmed it first (the withdrawal was on its way up), nothing would answer the turn.
+    s = _Strategy()
+    await s.speculate("My printer will not print anything.")
+    await s.stop.trigger_user_turn_stopped()
+    assert s.ended == [True] and s.pushed == []
+    await s.stop.process_frame(EagerEndOfTurnCancelFrame())
+    assert [type(f) for f in s.pushed] == [LLMRunFrame]
+    assert (s.stop.speculations.confirmed, s.stop.speculations.withdrawn) == (0, 1)
+    await s.stop.process_frame(EagerEndOfTurnCancelFrame())  # asked once only
+    assert len(s.pushed) == 1
+
+
+async def test_a_tool_call_withdrawn_before_the_turn_ended_runs_at_its_end() -> None:
+    s = _Strategy()
+    await s.speculate("My printer will not print anything.")
+    await s.stop.process_frame(EagerEndOfTurnCancelFrame())
+    await s.stop.trigger_user_turn_stopped()
+    # an ordinary end of turn: it runs the inference itself, nothing extra is asked
+    assert s.ended == [False] and s.pushed == []
+    assert (s.stop.speculations.confirmed, s.stop.speculations.withdrawn) == (0, 1)
+
+
+async def test_a_withdrawal_after_the_caller_went_on_asks_nothing() -> None:
+    s = _Strategy()
+    await s.speculate("My printer will not print anything.")
+    await s.stop.trigger_user_turn_stopped()
+    await s.stop.handle_user_turn_started()  # the caller speaks again: a new turn answers
+    await s.stop.process_frame(EagerEndOfTurnCancelFrame())
+    assert s.pushed == []

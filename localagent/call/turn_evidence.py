@@ -34,6 +34,7 @@ from loguru import logger
 from pipecat.frames.frames import (
     EagerEndOfTurnCancelFrame,
     Frame,
+    LLMRunFrame,
     TranscriptionFrame,
     VADUserStartedSpeakingFrame,
     VADUserStoppedSpeakingFrame,
@@ -204,6 +205,7 @@ class EvidenceTurnStop(TurnAnalyzerUserTurnStopStrategy):
         self._heard: list[str] = []  # the turn's final transcripts so far
         self._pauses: list[float] = []  # s, the silences inside this turn so far
         self._speculation: UserTurnSpeculation | None = None
+        self._confirmed: UserTurnSpeculation | None = None  # until the caller speaks again
         self.overruled = {"finished": 0, "unfinished": 0}  # how often the words decided
         self.speculations = SpeculationCounts()
 
@@ -214,11 +216,25 @@ class EvidenceTurnStop(TurnAnalyzerUserTurnStopStrategy):
     async def process_frame(self, frame: Frame) -> ProcessFrameResult:
         if isinstance(frame, TranscriptionFrame) and frame.finalized:
             self._heard.append(frame.text)
-        elif isinstance(frame, EagerEndOfTurnCancelFrame) and self._speculation is not None:
-            # The LLM withdrew it (it wanted a tool call): the turn's end runs it again.
+        elif isinstance(frame, EagerEndOfTurnCancelFrame):
+            await self._llm_withdrew()
+        return await super().process_frame(frame)
+
+    async def _llm_withdrew(self) -> None:
+        """The LLM withdrew the speculative answer: it wanted a tool call, which must not
+        run before the turn is over."""
+        if self._speculation is not None:  # the turn's end runs the inference again
             self._speculation = None
             self.speculations.withdrawn += 1
-        return await super().process_frame(frame)
+        elif self._confirmed is not None:
+            # The turn's end confirmed it while the tool call was on its way up: the
+            # context has the turn, but nothing is answering it. Ask again, or the bot
+            # would stay silent until the caller spoke (a 0.55 s wait did this in CI).
+            logger.debug(f"{self}: the confirmed answer wanted a tool call: asking again")
+            self._confirmed = None
+            self.speculations.confirmed -= 1
+            self.speculations.withdrawn += 1
+            await self.push_frame(LLMRunFrame())
 
     def early_voice(self) -> None:
         """The VAD heard the first of what may be the caller going on."""
@@ -236,6 +252,7 @@ class EvidenceTurnStop(TurnAnalyzerUserTurnStopStrategy):
 
     async def handle_user_turn_started(self) -> None:
         self._heard = []
+        self._confirmed = None
         self._pauses = []
         self._waiting_on = ""
         await super().handle_user_turn_started()
@@ -247,6 +264,7 @@ class EvidenceTurnStop(TurnAnalyzerUserTurnStopStrategy):
         speculation, self._speculation = self._speculation, None
         if speculation is not None and speculation.text == self._turn_text:
             self.speculations.confirmed += 1
+            self._confirmed = speculation
             await self.trigger_user_turn_finalized(
                 enable_user_speaking_frames=enable_user_speaking_frames,
                 confirms_speculation=True,
