@@ -30,6 +30,7 @@ from pipecat.transcriptions.language import Language
 from pipecat.turns.speculation_gate import SpeculationGate
 
 from localagent.avatar.visemes import viseme_track
+from localagent.call.lead_in import trim_lead_in
 from localagent.call.speculation import LLMPassGate, SpeculativeHold
 from localagent.call.spoken_words import SpokenWords, word_ends
 from localagent.settings import Settings
@@ -79,7 +80,8 @@ class SharedPiperTTSService(PiperTTSService):
     """PiperTTSService over a voice loaded once for the process (no download path).
 
     Its `run_tts` is pipecat's, but asks Piper for phoneme timings too and tells
-    `spoken_words` when each word of the sentence ends, for the avatar.
+    `spoken_words` when each word of the sentence ends, for the avatar; and it cuts
+    Piper's silence before each sentence, which the caller heard as latency.
     """
 
     def __init__(
@@ -123,6 +125,7 @@ class SharedPiperTTSService(PiperTTSService):
         def next_chunk() -> Any:
             chunk = next(sentences, None)
             if chunk is not None:
+                chunk = trim_lead_in(chunk)
                 chunks.append(chunk)
             return chunk
 
