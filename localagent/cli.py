@@ -64,6 +64,10 @@ _FLAGS: dict[str, dict[str, Any]] = {
         "choices": ["on", "off"],
         "help": "answer ahead of the end of turn, held until it (default on)",
     },
+    "early_stt": {
+        "choices": ["on", "off"],
+        "help": "start whisper at the first 0.1 s of silence, not the VAD's stop (default on)",
+    },
     "statement_wait_s": {
         "type": float,
         "help": "silence after a statement before the turn ends, s (default 0.7)",

@@ -197,6 +197,12 @@ class Settings(BaseSettings):
         description="Start the answer (LLM and TTS) while the end of turn is still being "
         "decided, held until the turn is over; withdrawn ones cost the LLM time.",
     )
+    early_stt: bool = Field(
+        True,
+        description="Start whisper at the first 0.1 s of silence rather than the VAD's stop "
+        "(0.2 s): the transcript is ready sooner; a pause the caller goes on after wastes a "
+        "decode.",
+    )
     statement_wait_s: float = Field(
         0.7,
         ge=0.2,

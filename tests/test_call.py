@@ -36,6 +36,10 @@ async def test_spoken_turn_reaches_llm_and_avatar_answers(
         idle_from = time.monotonic()
         await asyncio.sleep(1.0)
         idle_frames = sum(t >= idle_from for t in caller.video_times)
+        turns = fetch_status(app.url)["sessions"][0]["turns"]
+
+    # Whisper started at the silence's first tenth of a second, and that was the transcript.
+    assert turns["early_stt"]["used"] >= 1, turns
 
     heard = [t.lower() for t in server.user_texts() if t]
     assert any("printer" in t for t in heard), f"transcript never reached the LLM: {heard}"

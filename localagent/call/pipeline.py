@@ -89,13 +89,13 @@ def build_pipeline(
     spoken_words = SpokenWords()  # word timings, from the TTS to the local avatar
     face = runtime.portraits.face(settings.avatar_width, settings.avatar_height)
     avatar = create_avatar_stage(settings, http, runtime.journal, spoken_words, face)
-    llm, stt = create_llm(settings), create_stt(engines, settings)
+    vad = create_vad(engines)
+    llm, stt = create_llm(settings), create_stt(engines, settings, vad)
     hold = SpeculativeHold()  # a speculative answer, spoken, until its turn is over
     tts = create_tts(engines, spoken_words, hold, settings=settings, http=http)
     video_out = AvatarVideoOut(connection)
     tool_guard = ToolLoopGuard(limit=settings.tool_call_limit)
     bot_mute = BotMute()
-    vad = create_vad(engines)
     strategies = turn_strategies(
         settings, engines.turn_stop, avatar.hush, vad, speculate=settings.speculate
     )
@@ -155,5 +155,5 @@ def build_pipeline(
         tool_guard=tool_guard,
         bot_mute=bot_mute,
         services={id(llm): "LLM", id(stt): "STT", id(tts): "TTS"},
-        turn_counts=TurnCounts.of(strategies),
+        turn_counts=TurnCounts.of(strategies, stt),
     )

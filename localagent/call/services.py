@@ -152,6 +152,9 @@ class SharedPiperTTSService(PiperTTSService):
 
 # Voiced Silero windows (32 ms each at 16 kHz) in a row that count as early voice.
 EARLY_VOICE_WINDOWS = 2
+# Quiet windows after speech that count as a silence begun (the VAD stops at about six):
+# fewer start whisper on more of the pauses between words, for nothing.
+EARLY_SILENCE_WINDOWS = 3
 # A window this likely to be voice (below the VAD's 0.7) may be the caller going on: the
 # end of turn waits a moment rather than answer over it.
 FAINT_VOICE = 0.4
@@ -188,7 +191,11 @@ class SharedSileroVAD(SileroVADAnalyzer):
         self._windows_since_reset = 0
         self._low_confidence_windows = 0
         self._early_voice: list[Callable[[], None]] = []
+        self._early_silence: list[Callable[[int], None]] = []
         self._told = False
+        self._told_silence = False
+        self._last_state = VADState.QUIET
+        self.silence_phase = 0  # counts the silences after speech (voice, then quiet)
         self.faint_voice_at = 0.0  # monotonic: the last window that might be voice
 
     def voice_confidence(self, buffer: bytes) -> float:
@@ -203,10 +210,15 @@ class SharedSileroVAD(SileroVADAnalyzer):
     def on_early_voice(self, listener: Callable[[], None]) -> None:
         self._early_voice.append(listener)
 
+    def on_early_silence(self, listener: Callable[[int], None]) -> None:
+        """`listener(silence_phase)` at the first quiet windows after speech."""
+        self._early_silence.append(listener)
+
     async def analyze_audio(self, buffer: bytes) -> VADState:
-        """pipecat's analysis, and the early-voice listeners told of the first voiced
-        windows: the VAD starts only after `start_secs` (0.2 s) of them, and barge-in and
-        the end of turn act on them sooner."""
+        """pipecat's analysis, and the early listeners told of the first voiced windows
+        (the VAD starts only after `start_secs`, 0.2 s, of them: barge-in and the end of
+        turn act on them sooner) and of the first quiet ones after speech (it stops only
+        after `stop_secs`: whisper starts on them)."""
         state = await super().analyze_audio(buffer)
         if state == VADState.STARTING and self._vad_starting_count >= EARLY_VOICE_WINDOWS:
             if not self._told:
@@ -215,6 +227,15 @@ class SharedSileroVAD(SileroVADAnalyzer):
             self._told = True
         elif state == VADState.QUIET:
             self._told = False
+        if state == VADState.STOPPING:
+            if self._last_state == VADState.SPEAKING:
+                self.silence_phase += 1
+                self._told_silence = False
+            if not self._told_silence and self._vad_stopping_count >= EARLY_SILENCE_WINDOWS:
+                self._told_silence = True
+                for silence_listener in self._early_silence:
+                    silence_listener(self.silence_phase)
+        self._last_state = state
         return state
 
 
@@ -222,8 +243,11 @@ def create_vad(engines: Engines) -> SharedSileroVAD:
     return SharedSileroVAD(engines=engines)
 
 
-def create_stt(engines: Engines, settings: Settings | None = None) -> STTService:
-    """Whisper in-process, or the OpenAI-compatible server at `stt_url`."""
+def create_stt(
+    engines: Engines, settings: Settings | None = None, vad: SharedSileroVAD | None = None
+) -> STTService:
+    """Whisper in-process (started by `vad`'s early silence, with `early_stt`), or the
+    OpenAI-compatible server at `stt_url`."""
     if settings is not None and settings.stt_url is not None:
         return OpenAISTTService(
             api_key="localagent",
@@ -231,6 +255,10 @@ def create_stt(engines: Engines, settings: Settings | None = None) -> STTService
             settings=OpenAISTTService.Settings(model=settings.stt_model, language=Language.EN),
             ttfs_p99_latency=1.0,
         )
+    if vad is not None and settings is not None and settings.early_stt:
+        from localagent.call.early_stt import EarlyWhisperSTTService
+
+        return EarlyWhisperSTTService(engines=engines, vad=vad)
     return SharedWhisperSTTService(engines=engines)
 
 

@@ -18,11 +18,13 @@ import numpy as np
 from loguru import logger
 from pipecat.audio.turn.smart_turn.base_smart_turn import BaseSmartTurn, SmartTurnParams
 from pipecat.audio.turn.smart_turn.local_smart_turn_v3 import LocalSmartTurnAnalyzerV3
+from pipecat.services.stt_service import STTService
 from pipecat.turns.user_start import TranscriptionUserTurnStartStrategy
 from pipecat.turns.user_stop import SpeechTimeoutUserTurnStopStrategy
 from pipecat.turns.user_turn_strategies import UserTurnStrategies
 
 from localagent.call.barge_in import BargeInStart, Hush
+from localagent.call.early_stt import EarlyWhisperSTTService
 from localagent.call.services import SharedSileroVAD
 from localagent.call.speculation import SpeculationCounts
 from localagent.call.turn_evidence import EvidenceTurnStop
@@ -57,20 +59,23 @@ class TurnCounts:
 
     speculations: SpeculationCounts | None = None
     barge_ins: dict[str, int] | None = None
+    early_stt: dict[str, int] | None = None  # early decodes used as the transcript, wasted
 
     @classmethod
-    def of(cls, strategies: UserTurnStrategies) -> TurnCounts:
+    def of(cls, strategies: UserTurnStrategies, stt: STTService | None = None) -> TurnCounts:
         stop = next((s for s in strategies.stop or [] if isinstance(s, EvidenceTurnStop)), None)
         start = next((s for s in strategies.start or [] if isinstance(s, BargeInStart)), None)
         return cls(
             speculations=stop.speculations if stop else None,
             barge_ins=start.counts if start else None,
+            early_stt=stt.early if isinstance(stt, EarlyWhisperSTTService) else None,
         )
 
     def snapshot(self) -> dict[str, Any]:
         return {
             "speculations": asdict(self.speculations) if self.speculations else None,
             "barge_ins": dict(self.barge_ins) if self.barge_ins is not None else None,
+            "early_stt": dict(self.early_stt) if self.early_stt is not None else None,
         }
 
 

@@ -1,0 +1,92 @@
+"""Whisper starts at the first tenth of a second of silence, not at the VAD's stop.
+
+pipecat's segmented STT transcribes an utterance once the VAD has heard `stop_secs` (0.2 s)
+of silence, and whisper then takes 0.2-0.3 s on a 2-core machine: the transcript that the
+end of turn and the LLM wait on came 0.4-0.5 s after the caller's last word. The VAD knows
+much sooner that a silence has begun. So whisper starts on the utterance so far after
+`EARLY_SILENCE_WINDOWS` quiet Silero windows; when the VAD then stops without having heard
+voice again, that decode is the utterance's transcript (what came after it is silence, and
+whisper pads every segment with silence anyway). If the caller goes on, the decode was
+wasted CPU time: only one runs at a time, and the VAD's stop then decodes as before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from loguru import logger
+from pipecat.frames.frames import Frame, VADUserStoppedSpeakingFrame
+
+from localagent.call.services import SharedSileroVAD, SharedWhisperSTTService
+
+if TYPE_CHECKING:
+    from localagent.call.engines import Engines
+
+__all__ = ["EarlyWhisperSTTService"]
+
+
+@dataclass
+class _Early:
+    phase: int  # the VAD's silence it started in
+    audio: bytes  # the utterance as buffered then
+    decode: asyncio.Task[list[Frame]]
+
+
+class EarlyWhisperSTTService(SharedWhisperSTTService):
+    """The shared whisper, started by `vad`'s early silence (see the module)."""
+
+    def __init__(self, *, engines: Engines, vad: SharedSileroVAD, **kwargs: Any) -> None:
+        super().__init__(engines=engines, **kwargs)
+        self._vad = vad
+        self._early: _Early | None = None  # the decode of the silence going on
+        self._taken: list[_Early] = []  # decodes the VAD's stop made the transcript
+        self.early = {"used": 0, "wasted": 0}
+        vad.on_early_silence(self._silence_began)
+
+    def _silence_began(self, phase: int) -> None:
+        if not self._user_speaking or not self._audio_buffer:
+            return
+        if self._early is not None:
+            if not self._early.decode.done():
+                return  # one at a time: this silence decodes at the VAD's stop
+            self.early["wasted"] += 1  # the caller went on after the last one
+        audio = bytes(self._audio_buffer)
+        decode = self.create_task(self._decode(audio), f"{self}::early")
+        self._early = _Early(phase, audio, decode)
+
+    async def _decode(self, audio: bytes) -> list[Frame]:
+        return [frame async for frame in super().run_stt(audio + self._trailing_silence())]
+
+    async def _handle_user_stopped_speaking(self, frame: VADUserStoppedSpeakingFrame) -> None:
+        early, self._early = self._early, None
+        if early is not None and early.phase == self._vad.silence_phase:
+            self._taken = [*self._taken[-1:], early]  # a stop whose segment was dropped
+        elif early is not None:
+            self.early["wasted"] += 1
+        await super()._handle_user_stopped_speaking(frame)
+
+    async def run_stt(self, audio: bytes) -> AsyncGenerator[Frame, None]:
+        early = next((e for e in self._taken if audio.startswith(e.audio)), None)
+        self._taken = [e for e in self._taken if e is not early]
+        frames = None
+        if early is not None:
+            try:
+                frames = await early.decode
+                self.early["used"] += 1
+            except Exception as e:  # decode it again, as it would have been
+                logger.warning(f"{self}: the early decode failed ({e}); decoding again")
+        if frames is None:
+            async for frame in super().run_stt(audio):
+                yield frame
+            return
+        for frame in frames:
+            yield frame
+
+    async def cleanup(self) -> None:
+        for early in [self._early, *self._taken]:
+            if early is not None and not early.decode.done():
+                await self.cancel_task(early.decode)
+        await super().cleanup()

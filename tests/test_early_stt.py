@@ -1,0 +1,129 @@
+"""Whisper starts at the first quiet windows after speech, and its decode is the transcript
+when the VAD then stops; a pause the caller goes on after wastes it. Real Silero, real
+tiny.en, Piper-spoken sentences, through pipecat's own user aggregator (which runs the VAD
+and sends its frames back up to the STT, as in a call)."""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pytest
+import soxr
+from pipecat.audio.vad.vad_analyzer import VADState
+from pipecat.frames.frames import Frame, InputAudioRawFrame, TranscriptionFrame
+from pipecat.pipeline.pipeline import Pipeline
+from pipecat.processors.aggregators.llm_context import LLMContext
+from pipecat.processors.aggregators.llm_response_universal import (
+    LLMContextAggregatorPair,
+    LLMUserAggregatorParams,
+)
+from pipecat.tests.utils import SleepFrame, run_test
+
+from localagent.call.early_stt import EarlyWhisperSTTService
+from localagent.call.engines import load_vad_session
+from localagent.call.services import EARLY_SILENCE_WINDOWS, SharedSileroVAD
+from localagent.call.transcriber import Transcriber
+from localagent.models.resolve import resolve_whisper_model
+from localagent.settings import Settings
+from localagent.testing.frames import FrameLog
+from localagent.testing.speech import synthesize
+
+RATE = 16000
+FRAME = 320  # 20 ms, as WebRTC delivers it
+
+
+@pytest.fixture(scope="module")
+def engines() -> Any:
+    from faster_whisper import WhisperModel
+
+    ref = resolve_whisper_model("tiny.en", Settings().models_dir)
+    model = WhisperModel(str(ref.path), device="cpu", compute_type="int8")
+    return SimpleNamespace(
+        whisper=Transcriber(model, beam_size=1, window_s=10.0),
+        whisper_model=ref,
+        whisper_device="cpu",
+        whisper_compute_type="int8",
+        vad=load_vad_session(),
+    )
+
+
+def _vad(engines: Any) -> SharedSileroVAD:
+    vad = SharedSileroVAD(engines=engines, sample_rate=RATE)
+    vad.set_sample_rate(RATE)
+    return vad
+
+
+def _speech(*parts: str | float) -> np.ndarray:
+    """16 kHz int16: each str spoken by Piper, each float that many seconds of silence."""
+    pieces = []
+    for part in parts:
+        if isinstance(part, str):  # without Piper's own silence around it
+            said = soxr.resample(synthesize(part).astype(np.float32), 48000, RATE)
+            voiced = np.flatnonzero(np.abs(said) > 0.01 * 32768)
+            pieces.append(said[voiced[0] : voiced[-1] + 1])
+        else:
+            pieces.append(np.zeros(int(part * RATE), np.float32))
+    return np.concatenate(pieces).astype(np.int16)
+
+
+def test_the_vad_tells_of_a_silence_before_it_stops(engines: Any) -> None:
+    vad = _vad(engines)
+    told: list[tuple[int, float]] = []  # (silence phase, seconds of audio analysed)
+    analysed = 0.0
+    vad.on_early_silence(lambda phase: told.append((phase, analysed)))
+    audio = _speech(0.3, "My printer will not print.", 0.12, "At all.", 0.8)
+
+    async def run() -> list[tuple[float, VADState]]:
+        nonlocal analysed
+        states = []
+        for i in range(0, len(audio) - FRAME, FRAME):
+            analysed = (i + FRAME) / RATE
+            states.append((analysed, await vad.analyze_audio(audio[i : i + FRAME].tobytes())))
+        return states
+
+    states = asyncio.run(run())
+    pairs = zip(states[1:], states[:-1], strict=True)
+    quiet_at = [t for (t, s), (_, before) in pairs if s == VADState.QUIET != before]
+    # A pause inside a sentence may tell of a silence too; the last one told comes at least
+    # EARLY_SILENCE_WINDOWS windows into the final silence, and before the VAD stops.
+    assert told and quiet_at
+    phase, at = told[-1]
+    assert phase == vad.silence_phase and len({p for p, _ in told}) == len(told)
+    window = 512 / RATE
+    assert at >= quiet_at[-1] - vad.params.stop_secs + (EARLY_SILENCE_WINDOWS - 1) * window
+    assert at < quiet_at[-1], (told, quiet_at)
+
+
+async def _transcribe(engines: Any, audio: np.ndarray) -> tuple[list[str], dict[str, int]]:
+    vad = _vad(engines)
+    stt = EarlyWhisperSTTService(engines=engines, vad=vad)
+    user = LLMContextAggregatorPair(
+        LLMContext(), user_params=LLMUserAggregatorParams(vad_analyzer=vad)
+    ).user()
+    frames: list[Frame] = []
+    for i in range(0, len(audio) - FRAME, FRAME):
+        frames.append(InputAudioRawFrame(audio[i : i + FRAME].tobytes(), RATE, 1))
+        if i % (FRAME * 5) == 0:  # a tenth of a second at a time, near real time
+            frames.append(SleepFrame(sleep=0.02))
+    frames.append(SleepFrame(sleep=2.0))
+    log = FrameLog()  # the user aggregator takes the transcripts in
+    await run_test(Pipeline([stt, log, user]), frames_to_send=frames, expected_down_frames=None)
+    texts = [f.text for _, f in log.of(TranscriptionFrame) if isinstance(f, TranscriptionFrame)]
+    return texts, dict(stt.early)
+
+
+async def test_the_early_decode_is_the_transcript(engines: Any) -> None:
+    texts, early = await _transcribe(engines, _speech(0.3, "My printer will not print.", 1.0))
+    assert any("printer" in t.lower() for t in texts), texts
+    assert early["used"] == 1, early
+
+
+async def test_a_pause_the_caller_goes_on_after_is_not_the_transcript(engines: Any) -> None:
+    # 0.15 s: long enough to start a decode, too short for the VAD to stop.
+    audio = _speech(0.3, "My printer", 0.15, "will not print anything.", 1.0)
+    texts, early = await _transcribe(engines, audio)
+    assert len(texts) == 1 and "anything" in texts[0].lower(), texts
+    assert early["used"] == 1 and early["wasted"] >= 1, early
