@@ -229,7 +229,8 @@ class EvidenceTurnStop(TurnAnalyzerUserTurnStopStrategy):
         elif self._confirmed is not None:
             # The turn's end confirmed it while the tool call was on its way up: the
             # context has the turn, but nothing is answering it. Ask again, or the bot
-            # would stay silent until the caller spoke (a 0.55 s wait did this in CI).
+            # stays silent until the caller speaks (likely what a CI run at a 0.55 s
+            # statement wait hit, where the tool call and the wait's end coincide).
             logger.debug(f"{self}: the confirmed answer wanted a tool call: asking again")
             self._confirmed = None
             self.speculations.confirmed -= 1
