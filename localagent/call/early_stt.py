@@ -19,13 +19,23 @@ from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 from pipecat.frames.frames import Frame, VADUserStoppedSpeakingFrame
+from pipecat.services.stt_service import STTService
 
-from localagent.call.services import SharedSileroVAD, SharedWhisperSTTService
+from localagent.call.services import SharedSileroVAD, SharedWhisperSTTService, create_stt
+from localagent.settings import Settings
 
 if TYPE_CHECKING:
     from localagent.call.engines import Engines
 
-__all__ = ["EarlyWhisperSTTService"]
+__all__ = ["EarlyWhisperSTTService", "create_early_stt"]
+
+
+def create_early_stt(engines: Engines, settings: Settings, vad: SharedSileroVAD) -> STTService:
+    """Whisper started by `vad`'s early silence, with `early_stt` and whisper in-process;
+    else `create_stt`'s service."""
+    if settings.early_stt and settings.stt_url is None:
+        return EarlyWhisperSTTService(engines=engines, vad=vad)
+    return create_stt(engines, settings)
 
 
 @dataclass

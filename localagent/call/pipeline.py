@@ -27,10 +27,11 @@ from localagent.avatar.stage import AvatarStage, create_avatar_stage
 from localagent.avatar.video_out import AvatarVideoOut
 from localagent.call.activity import ActivityObserver
 from localagent.call.bot_mute import BotMute
+from localagent.call.early_stt import create_early_stt
 from localagent.call.latency import create_latency_observer
 from localagent.call.llm_exchanges import LLMExchangeObserver
 from localagent.call.service_metrics import ServiceMetricsObserver
-from localagent.call.services import create_llm, create_stt, create_tts, create_vad
+from localagent.call.services import create_llm, create_tts, create_vad
 from localagent.call.speculation import SpeculationTap, SpeculativeHold
 from localagent.call.spoken_words import SpokenWords
 from localagent.call.tool_guard import ToolLoopGuard
@@ -90,7 +91,7 @@ def build_pipeline(
     face = runtime.portraits.face(settings.avatar_width, settings.avatar_height)
     avatar = create_avatar_stage(settings, http, runtime.journal, spoken_words, face)
     vad = create_vad(engines)
-    llm, stt = create_llm(settings), create_stt(engines, settings, vad)
+    llm, stt = create_llm(settings), create_early_stt(engines, settings, vad)
     hold = SpeculativeHold()  # a speculative answer, spoken, until its turn is over
     tts = create_tts(engines, spoken_words, hold, settings=settings, http=http)
     video_out = AvatarVideoOut(connection)

@@ -243,11 +243,8 @@ def create_vad(engines: Engines) -> SharedSileroVAD:
     return SharedSileroVAD(engines=engines)
 
 
-def create_stt(
-    engines: Engines, settings: Settings | None = None, vad: SharedSileroVAD | None = None
-) -> STTService:
-    """Whisper in-process (started by `vad`'s early silence, with `early_stt`), or the
-    OpenAI-compatible server at `stt_url`."""
+def create_stt(engines: Engines, settings: Settings | None = None) -> STTService:
+    """Whisper in-process, or the OpenAI-compatible server at `stt_url`."""
     if settings is not None and settings.stt_url is not None:
         return OpenAISTTService(
             api_key="localagent",
@@ -255,10 +252,6 @@ def create_stt(
             settings=OpenAISTTService.Settings(model=settings.stt_model, language=Language.EN),
             ttfs_p99_latency=1.0,
         )
-    if vad is not None and settings is not None and settings.early_stt:
-        from localagent.call.early_stt import EarlyWhisperSTTService
-
-        return EarlyWhisperSTTService(engines=engines, vad=vad)
     return SharedWhisperSTTService(engines=engines)
 
 
