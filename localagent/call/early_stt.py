@@ -17,7 +17,6 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from loguru import logger
 from pipecat.frames.frames import Frame, VADUserStoppedSpeakingFrame
 from pipecat.services.stt_service import STTService
 
@@ -42,7 +41,7 @@ def create_early_stt(engines: Engines, settings: Settings, vad: SharedSileroVAD)
 class _Early:
     phase: int  # the VAD's silence it started in
     audio: bytes  # the utterance as buffered then
-    decode: asyncio.Task[list[Frame]]
+    decode: asyncio.Task[list[Frame] | Exception]
 
 
 class EarlyWhisperSTTService(SharedWhisperSTTService):
@@ -67,8 +66,11 @@ class EarlyWhisperSTTService(SharedWhisperSTTService):
         decode = self.create_task(self._decode(audio), f"{self}::early")
         self._early = _Early(phase, audio, decode)
 
-    async def _decode(self, audio: bytes) -> list[Frame]:
-        return [frame async for frame in super().run_stt(audio + self._trailing_silence())]
+    async def _decode(self, audio: bytes) -> list[Frame] | Exception:
+        try:
+            return [frame async for frame in super().run_stt(audio + self._trailing_silence())]
+        except Exception as e:  # the utterance's failure, raised where its transcript is taken
+            return e
 
     async def _handle_user_stopped_speaking(self, frame: VADUserStoppedSpeakingFrame) -> None:
         early, self._early = self._early, None
@@ -81,17 +83,14 @@ class EarlyWhisperSTTService(SharedWhisperSTTService):
     async def run_stt(self, audio: bytes) -> AsyncGenerator[Frame, None]:
         early = next((e for e in self._taken if audio.startswith(e.audio)), None)
         self._taken = [e for e in self._taken if e is not early]
-        frames = None
-        if early is not None:
-            try:
-                frames = await early.decode
-                self.early["used"] += 1
-            except Exception as e:  # decode it again, as it would have been
-                logger.warning(f"{self}: the early decode failed ({e}); decoding again")
-        if frames is None:
+        frames = await early.decode if early is not None else None
+        if isinstance(frames, Exception):
+            raise frames  # reported as whisper's failure, as at the VAD's stop
+        if frames is None:  # none started for this utterance (or it was cancelled)
             async for frame in super().run_stt(audio):
                 yield frame
             return
+        self.early["used"] += 1
         for frame in frames:
             yield frame
 
