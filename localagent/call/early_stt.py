@@ -75,7 +75,8 @@ class EarlyWhisperSTTService(SharedWhisperSTTService):
     async def _handle_user_stopped_speaking(self, frame: VADUserStoppedSpeakingFrame) -> None:
         early, self._early = self._early, None
         if early is not None and early.phase == self._vad.silence_phase:
-            self._taken = [*self._taken[-1:], early]  # a stop whose segment was dropped
+            # at most two kept: a stop whose segment was never decoded leaves one behind
+            self._taken = [*self._taken[-1:], early]
         elif early is not None:
             self.early["wasted"] += 1
         await super()._handle_user_stopped_speaking(frame)
