@@ -1,7 +1,7 @@
 """Whisper starts at the first quiet windows after speech, and its decode is the transcript
 when the VAD then stops; a pause the caller goes on after wastes it. Real Silero, real
-tiny.en, Piper-spoken sentences, through pipecat's own user aggregator (which runs the VAD
-and sends its frames back up to the STT, as in a call)."""
+tiny.en, the turn corpus's slow Piper voice, through pipecat's own user aggregator (which
+runs the VAD and sends its frames back up to the STT, as in a call)."""
 
 from __future__ import annotations
 
@@ -29,10 +29,12 @@ from localagent.call.transcriber import Transcriber
 from localagent.models.resolve import resolve_whisper_model
 from localagent.settings import Settings
 from localagent.testing.frames import FrameLog
-from localagent.testing.speech import synthesize
+from localagent.testing.turn_corpus import FAMILIES, speak
+from localagent.testing.turn_corpus import RATE as CORPUS_RATE
 
 RATE = 16000
 FRAME = 320  # 20 ms, as WebRTC delivers it
+PIPER = next(f for f in FAMILIES if f.name == "piper slow, lower")  # needs no espeak-ng
 
 
 @pytest.fixture(scope="module")
@@ -57,16 +59,9 @@ def _vad(engines: Any) -> SharedSileroVAD:
 
 
 def _speech(*parts: str | float) -> np.ndarray:
-    """16 kHz int16: each str spoken by Piper, each float that many seconds of silence."""
-    pieces = []
-    for part in parts:
-        if isinstance(part, str):  # without Piper's own silence around it
-            said = soxr.resample(synthesize(part).astype(np.float32), 48000, RATE)
-            voiced = np.flatnonzero(np.abs(said) > 0.01 * 32768)
-            pieces.append(said[voiced[0] : voiced[-1] + 1])
-        else:
-            pieces.append(np.zeros(int(part * RATE), np.float32))
-    return np.concatenate(pieces).astype(np.int16)
+    """16 kHz int16 of the turn corpus's Piper voice: each str said, each float a pause."""
+    pcm = speak(PIPER, "test", list(parts)).pcm.astype(np.float32)
+    return soxr.resample(pcm, CORPUS_RATE, RATE).astype(np.int16)
 
 
 def test_the_vad_tells_of_a_silence_before_it_stops(engines: Any) -> None:
