@@ -13,7 +13,7 @@ from localagent.flows.loader import load_flow
 from localagent.ollama_status import OllamaStatus, describe_llm
 
 if TYPE_CHECKING:
-    from localagent.web.server import AppState
+    from localagent.web.state import AppState
 
 __all__ = ["AppControls"]
 

@@ -183,8 +183,8 @@ class Settings(BaseSettings):
 
     turn_stop: Literal["auto", "speech-timeout", "smart-turn"] = Field(
         "auto",
-        description="End-of-turn detection: pipecat's smart-turn v3 model or a silence timeout; "
-        "auto = smart-turn when its inference is fast enough on this machine.",
+        description="End-of-turn detection: the words weighed with pipecat's smart-turn v3 "
+        "model, or a silence timeout; auto = smart-turn wherever its model loads (any CPU).",
     )
     smart_turn_stop_secs: float = Field(
         1.5,

@@ -20,7 +20,7 @@ from localagent.web.cockpit import (
 )
 from localagent.web.guard import is_loopback_host, new_token
 from localagent.web.port import check_port_free
-from localagent.web.server import AppState
+from localagent.web.state import AppState
 from localagent.web.tls import tls_files
 
 if TYPE_CHECKING:

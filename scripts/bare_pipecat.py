@@ -54,7 +54,7 @@ async def run_bot(connection: SmallWebRTCConnection, settings: Settings, engines
         context,
         user_params=LLMUserAggregatorParams(
             vad_analyzer=SileroVADAnalyzer(),
-            user_turn_strategies=turn_strategies(settings, engines.turn_stop),
+            user_turn_strategies=turn_strategies(settings, engines.turn_stop).strategies,
         ),
     )
     pipeline = Pipeline(

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import functools
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -64,3 +66,23 @@ def printer_utterance() -> np.ndarray:
     # One sentence: a pause between two could end the turn early under smart-turn, and
     # the tests that use this script the LLM's replies turn by turn.
     return synthesize("My printer will not print anything.")
+
+
+# What makes a test module slow: it starts the app (`run_app`, the `app` fixture), calls it
+# in real time (`Caller`), drives a browser or a terminal, or serves a fake Tavus or Daily.
+# Such modules are marked `slow` and left out of the quick tier (`scripts/test.sh --quick`).
+SLOW_TOOLS = re.compile(
+    r"\b(run_app|AppProcess|Caller|Terminal|chromium|launch_browser|ThreadedMockTavus|"
+    r"FakeDaily|app: AppProcess)\b"
+)
+
+
+@functools.cache
+def _slow_module(path: Path) -> bool:
+    return bool(SLOW_TOOLS.search(path.read_text()))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if _slow_module(Path(str(item.fspath))):
+            item.add_marker(pytest.mark.slow)

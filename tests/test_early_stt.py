@@ -6,6 +6,7 @@ runs the VAD and sends its frames back up to the STT, as in a call)."""
 from __future__ import annotations
 
 import asyncio
+import time
 from types import SimpleNamespace
 from typing import Any
 
@@ -20,6 +21,7 @@ from pipecat.processors.aggregators.llm_response_universal import (
     LLMContextAggregatorPair,
     LLMUserAggregatorParams,
 )
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.tests.utils import SleepFrame, run_test
 
 from localagent.call.early_stt import EarlyWhisperSTTService
@@ -92,20 +94,40 @@ def test_the_vad_tells_of_a_silence_before_it_stops(engines: Any) -> None:
     assert at < quiet_at[-1], (told, quiet_at)
 
 
+class Pacer(FrameProcessor):
+    """Lets each audio frame on only once the user aggregator has taken the ones before it
+    and no early decode is running: whisper keeps up with the caller however fast this
+    CPU is, so what is decoded when is the same on every machine."""
+
+    def __init__(self, stt: EarlyWhisperSTTService, after: FrameLog) -> None:
+        super().__init__()
+        self._stt, self._after, self._sent = stt, after, 0
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if isinstance(frame, InputAudioRawFrame):
+            deadline = time.monotonic() + 60
+            while len(self._after.of(InputAudioRawFrame)) < self._sent or self._stt.decoding:
+                assert time.monotonic() < deadline, "whisper took over a minute"
+                await asyncio.sleep(0.005)
+            self._sent += 1
+        await self.push_frame(frame, direction)
+
+
 async def _transcribe(engines: Any, audio: np.ndarray) -> tuple[list[str], dict[str, int]]:
     vad = _vad(engines)
     stt = EarlyWhisperSTTService(engines=engines, vad=vad)
+    vad.on_early_silence(stt.silence_began)  # as the call's pipeline wires it
     user = LLMContextAggregatorPair(
         LLMContext(), user_params=LLMUserAggregatorParams(vad_analyzer=vad)
     ).user()
     frames: list[Frame] = []
     for i in range(0, len(audio) - FRAME, FRAME):
         frames.append(InputAudioRawFrame(audio[i : i + FRAME].tobytes(), RATE, 1))
-        if i % (FRAME * 5) == 0:  # a tenth of a second at a time, near real time
-            frames.append(SleepFrame(sleep=0.02))
-    frames.append(SleepFrame(sleep=2.0))
-    log = FrameLog()  # the user aggregator takes the transcripts in
-    await run_test(Pipeline([stt, log, user]), frames_to_send=frames, expected_down_frames=None)
+    frames.append(SleepFrame(sleep=0.5))
+    log, after = FrameLog(), FrameLog()  # the user aggregator takes the transcripts in
+    pipeline = Pipeline([Pacer(stt, after), stt, log, user, after])
+    await run_test(pipeline, frames_to_send=frames, expected_down_frames=None)
     texts = [f.text for _, f in log.of(TranscriptionFrame) if isinstance(f, TranscriptionFrame)]
     return texts, dict(stt.early)
 

@@ -253,7 +253,9 @@ async def test_a_tool_loop_is_stopped_at_the_limit_with_a_spoken_message(
             # A speculative answer that wants a tool is withdrawn, to run again once the
             # turn is over: it cost a request, but it is not one of the loop's.
             status = await asyncio.to_thread(fetch_status, app.url)
-            withdrawn = status["sessions"][0]["turns"]["speculations"]["withdrawn"]
+            turns = status["sessions"][0]["turns"]
+            assert turns is not None, status["sessions"][0]
+            withdrawn = turns["speculations"]["withdrawn"]
             # Once the caller speaks again, the model may call tools again.
             ollama.server.replies.clear()
             ollama.server.replies.append(Reply(RECOVERED))

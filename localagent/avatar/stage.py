@@ -35,10 +35,14 @@ class AvatarStage:
             return "local"
         return "tavus"
 
+    def can_hush(self) -> bool:
+        """Whether the live avatar can pause the bot's voice: a Tavus replica has no pause,
+        only an interrupt."""
+        return self.live == "local"
+
     def hush(self, on: bool) -> bool:
-        """Pause (or resume) the bot's voice where it is; False when the live avatar cannot:
-        a Tavus replica has no pause, only an interrupt."""
-        if self.live != "local":
+        """Pause (or resume) the bot's voice where it is; False when the live avatar cannot."""
+        if not self.can_hush():
             return False
         self.local.hush(on)
         return True

@@ -35,6 +35,7 @@ from localagent.call.empty_replies import EmptyReplyObserver
 from localagent.call.jitter import shorten_audio_buffers
 from localagent.call.peer import close_connection, watch_peer
 from localagent.call.pipeline import CallPipeline, build_pipeline
+from localagent.call.turns import TurnCounts
 from localagent.events import (
     LATENCY_FIGURES,
     AvatarChanged,
@@ -82,6 +83,7 @@ class Call:
         self.pc_id: str | None = None
         self._on_end = on_end
         self._parts: CallPipeline | None = None
+        self._turn_counts: TurnCounts | None = None  # kept after the call: they are small
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
         self._closed_by_us = False
@@ -110,7 +112,7 @@ class Call:
             "started_at": self.created_at,
             # Speculative answers started, confirmed and withdrawn (each withdrawn one cost
             # the LLM time), and what the caller's voice over the bot turned out to be.
-            "turns": self._parts.turn_counts.snapshot() if self._parts else None,
+            "turns": self._turn_counts.snapshot() if self._turn_counts else None,
         }
 
     # -- life ------------------------------------------------------------------------------
@@ -178,6 +180,7 @@ class Call:
         try:
             async with aiohttp.ClientSession() as http:
                 parts = self._parts = build_pipeline(connection, self.runtime, self.id, http)
+                self._turn_counts = parts.turn_counts
                 self._wire(parts)
                 unsubscribe = bus.subscribe(self._page_messages(parts))
                 bus.publish(

@@ -53,9 +53,15 @@ class EarlyWhisperSTTService(SharedWhisperSTTService):
         self._early: _Early | None = None  # the decode of the silence going on
         self._taken: list[_Early] = []  # decodes the VAD's stop made the transcript
         self.early = {"used": 0, "wasted": 0}
-        vad.on_early_silence(self._silence_began)
 
-    def _silence_began(self, phase: int) -> None:
+    @property
+    def decoding(self) -> bool:
+        """An early decode is running."""
+        return self._early is not None and not self._early.decode.done()
+
+    def silence_began(self, phase: int) -> None:
+        """The VAD's first quiet windows after speech (`SharedSileroVAD.on_early_silence`):
+        decode the utterance so far."""
         if not self._user_speaking or not self._audio_buffer:
             return
         if self._early is not None:

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from loguru import logger
 
+from localagent.call.smart_turn import TurnStop, choose_turn_stop
 from localagent.call.transcriber import Transcriber
-from localagent.call.turns import TurnStop, choose_turn_stop
 from localagent.models.resolve import ResolvedModel, resolve_piper_voice, resolve_whisper_model
 from localagent.settings import Settings
 

@@ -27,7 +27,7 @@ from localagent.avatar.stage import AvatarStage, create_avatar_stage
 from localagent.avatar.video_out import AvatarVideoOut
 from localagent.call.activity import ActivityObserver
 from localagent.call.bot_mute import BotMute
-from localagent.call.early_stt import create_early_stt
+from localagent.call.early_stt import EarlyWhisperSTTService, create_early_stt
 from localagent.call.latency import create_latency_observer
 from localagent.call.llm_exchanges import LLMExchangeObserver
 from localagent.call.service_metrics import ServiceMetricsObserver
@@ -97,12 +97,24 @@ def build_pipeline(
     video_out = AvatarVideoOut(connection)
     tool_guard = ToolLoopGuard(limit=settings.tool_call_limit)
     bot_mute = BotMute()
-    strategies = turn_strategies(
-        settings, engines.turn_stop, avatar.hush, vad, speculate=settings.speculate
+    turns = turn_strategies(
+        settings, engines.turn_stop, avatar.hush, avatar.can_hush, speculate=settings.speculate
     )
+    # The VAD's early signals, before it starts or stops (0.2 s of voice or silence): whisper
+    # starts at the first quiet windows; barge-in hushes a speaking bot at the first voiced
+    # ones; the end of turn waits a moment for voice (or faint voice) heard in the silence.
+    if isinstance(stt, EarlyWhisperSTTService):
+        vad.on_early_silence(stt.silence_began)
+    if turns.barge_in is not None:
+        vad.on_early_voice(turns.barge_in.early_voice)
+    if turns.end_of_turn is not None:
+        vad.on_early_voice(turns.end_of_turn.decision.early_voice)
+        vad.on_faint_voice(turns.end_of_turn.decision.faint_voice)
     aggregators = LLMContextAggregatorPair(
         LLMContext(),
-        user_params=LLMUserAggregatorParams(vad_analyzer=vad, user_turn_strategies=strategies),
+        user_params=LLMUserAggregatorParams(
+            vad_analyzer=vad, user_turn_strategies=turns.strategies
+        ),
     )
     stages: list[FrameProcessor] = [
         transport.input(),
@@ -156,5 +168,5 @@ def build_pipeline(
         tool_guard=tool_guard,
         bot_mute=bot_mute,
         services={id(llm): "LLM", id(stt): "STT", id(tts): "TTS"},
-        turn_counts=TurnCounts.of(strategies, stt),
+        turn_counts=TurnCounts.of(turns, stt),
     )

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -192,16 +191,17 @@ class SharedSileroVAD(SileroVADAnalyzer):
         self._low_confidence_windows = 0
         self._early_voice: list[Callable[[], None]] = []
         self._early_silence: list[Callable[[int], None]] = []
+        self._faint_voice: list[Callable[[], None]] = []
+        self._faint = False  # set in the analyzer's thread, told in the event loop
         self._told = False
         self._told_silence = False
         self._last_state = VADState.QUIET
         self.silence_phase = 0  # counts the silences after speech (voice, then quiet)
-        self.faint_voice_at = 0.0  # monotonic: the last window that might be voice
 
     def voice_confidence(self, buffer: bytes) -> float:
         confidence = super().voice_confidence(buffer)
         if confidence >= FAINT_VOICE:
-            self.faint_voice_at = time.monotonic()
+            self._faint = True
         return confidence
 
     def _get_smoothed_volume(self, audio: bytes) -> float:
@@ -214,12 +214,20 @@ class SharedSileroVAD(SileroVADAnalyzer):
         """`listener(silence_phase)` at the first quiet windows after speech."""
         self._early_silence.append(listener)
 
+    def on_faint_voice(self, listener: Callable[[], None]) -> None:
+        """`listener()` after each buffer with a window at least `FAINT_VOICE` likely voice."""
+        self._faint_voice.append(listener)
+
     async def analyze_audio(self, buffer: bytes) -> VADState:
         """pipecat's analysis, and the early listeners told of the first voiced windows
         (the VAD starts only after `start_secs`, 0.2 s, of them: barge-in and the end of
         turn act on them sooner) and of the first quiet ones after speech (it stops only
         after `stop_secs`: whisper starts on them)."""
         state = await super().analyze_audio(buffer)
+        if self._faint:
+            self._faint = False
+            for faint_listener in self._faint_voice:
+                faint_listener()
         if state == VADState.STARTING and self._vad_starting_count >= EARLY_VOICE_WINDOWS:
             if not self._told:
                 for listener in self._early_voice:

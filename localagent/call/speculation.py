@@ -1,12 +1,13 @@
 """Speculative answers: the LLM and the TTS answer a turn before it is judged over.
 
-When the caller has stopped and whisper's transcript is final but the end-of-turn decision
-is still pending (smart-turn heard an unfinished sentence, or the words are worth a longer
-wait), `EvidenceTurnStop` starts the inference at once on a provisional context (pipecat's
-`UserTurnSpeculation`). pipecat holds a speculative response in the LLM service's own
-`SpeculationGate`, which would leave the TTS idle until the turn is confirmed; here the LLM
-lets it through and a second gate holds it after the TTS instead, so the answer is
-synthesized while the decision waits and released the instant the turn is over.
+When the caller has stopped and whisper's transcript is final but the end of the turn is
+still pending (smart-turn heard an unfinished sentence, or the words are worth a longer
+wait), the end-of-turn decision (`localagent.turns.end_of_turn`) starts the inference at
+once on a provisional context (pipecat's `UserTurnSpeculation`). pipecat holds a
+speculative response in the LLM service's own `SpeculationGate`, which would leave the TTS
+idle until the turn is confirmed; here the LLM lets it through and a second gate holds it
+after the TTS instead, so the answer is synthesized while the decision waits and released
+the instant the turn is over.
 
 If the caller goes on, the strategy withdraws the speculation (`EagerEndOfTurnCancelFrame`,
 pipecat's): the LLM stops generating, the TTS drops what it was synthesizing and the hold
@@ -16,23 +17,13 @@ context or the record.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from pipecat.frames.frames import Frame, LLMContextFrame
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.turns.speculation_gate import GatedFrame, SpeculationGate, SpeculationState
 
-__all__ = ["LLMPassGate", "SpeculationCounts", "SpeculationTap", "SpeculativeHold"]
-
-
-@dataclass
-class SpeculationCounts:
-    """How speculation went in one call (withdrawn ones cost a real LLM time)."""
-
-    started: int = 0
-    confirmed: int = 0
-    withdrawn: int = 0
+__all__ = ["LLMPassGate", "SpeculationTap", "SpeculativeHold"]
 
 
 class LLMPassGate(SpeculationGate):

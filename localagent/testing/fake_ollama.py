@@ -87,6 +87,9 @@ class FakeOllama(LoopbackServer):
     ) -> None:
         self.models = models
         self.replies: deque[Reply] = deque(replies or [])
+        # (words, reply): a request whose last user message holds the words gets the reply,
+        # before any scripted one; for tests whose requests may come in either order
+        self.answers: list[tuple[str, Reply]] = []
         self.ttft_s = ttft_s
         self.default_reply = default_reply
         self.tokens_per_s = tokens_per_s
@@ -134,6 +137,10 @@ class FakeOllama(LoopbackServer):
             last_asked, last_reply, at = self._last
             if last_asked == asked and time.monotonic() - at < REASK_S:
                 return last_reply
+        heard = _last_user_text(request.get("messages", []))
+        for words, answer in self.answers:
+            if words in heard:
+                return answer
         if self.replies:
             reply = self.replies.popleft()
             self._last = (asked, reply, time.monotonic()) if reply.tool_calls else None

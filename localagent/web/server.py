@@ -14,7 +14,6 @@ import dataclasses
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -40,36 +39,15 @@ from localagent.events import RequestRefused, ServiceHealth
 from localagent.ollama_status import OllamaStatus, probe_llm, watch_ollama
 from localagent.privacy.egress import egress_counts
 from localagent.recorder import Recorder
-from localagent.runtime import Runtime
-from localagent.settings import Settings
 from localagent.web.cockpit import CockpitFeed, add_cockpit_routes
-from localagent.web.guard import RequestGuard, new_token
+from localagent.web.guard import RequestGuard
 from localagent.web.runner_routes import StartedSessions, add_runner_routes
 from localagent.web.signalling import OfferBody, PatchBody
-from localagent.web.tls import TlsFiles
+from localagent.web.state import AppState
 
-__all__ = ["AppState", "create_app"]
+__all__ = ["create_app"]
 
 STATIC_DIR = Path(str(resources.files("localagent.web") / "static"))
-
-
-@dataclass
-class AppState:
-    runtime: Runtime
-    ollama: OllamaStatus | None = None
-    calls: CallRegistry = field(init=False)
-    tasks: set[asyncio.Task[None]] = field(default_factory=set)
-    token: str | None = None  # required of every request when bound beyond loopback
-    cockpit_token: str = field(default_factory=new_token)  # for `localagent tui` to attach
-    tls: TlsFiles | None = None  # HTTPS: always beyond loopback
-    recorder: Recorder | None = None
-
-    def __post_init__(self) -> None:
-        self.calls = CallRegistry(self.runtime.settings.max_sessions)
-
-    @property
-    def settings(self) -> Settings:
-        return self.runtime.settings
 
 
 def _recorder_status(recorder: Recorder | None) -> dict[str, Any]:
