@@ -42,6 +42,7 @@ from localagent.avatar.portrait import JAW_OPEN, Portrait
 from localagent.avatar.pose import Pose
 from localagent.avatar.visemes import VisemeTrack, viseme_track
 from localagent.call.spoken_words import WordEnds
+from localagent.cpu import cpu_summary
 from localagent.testing.face_meter import FaceMeter, face_ssim, lag_ms, tick_loudness
 
 RATE = 24000
@@ -262,6 +263,7 @@ def main() -> int:
     parser.add_argument("--photo", type=Path, help="a portrait (default: the NASA astronaut)")
     parser.add_argument("--sheet", type=Path, help="write a contact sheet of the portrait here")
     args = parser.parse_args()
+    print(f"CPU: {cpu_summary()}", flush=True)  # every figure names its CPU
     width, height = (int(v) for v in args.size.split("x"))
     cv2.setNumThreads(1)
     if args.photo is None:

@@ -34,6 +34,7 @@ from typing import Any
 import jiwer
 
 from localagent.call.transcriber import Transcriber
+from localagent.cpu import cpu_summary
 from localagent.events import LATENCY_LABELS
 from localagent.models.resolve import resolve_piper_voice, resolve_whisper_model
 from localagent.settings import Settings
@@ -210,6 +211,7 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("app_args", nargs="*", help="extra flags for both servers (after --)")
     args = parser.parse_args()
+    print(f"CPU: {cpu_summary()}", flush=True)  # every figure names its CPU
 
     work = Path(tempfile.mkdtemp(prefix="localagent-bench-"))
     speech = [speak(u) for u in UTTERANCES]

@@ -17,6 +17,7 @@ import argparse
 import asyncio
 from typing import Any
 
+from localagent.cpu import cpu_summary
 from localagent.testing.app_process import run_app
 from localagent.testing.browser import launch_chromium
 from localagent.testing.fake_ollama import ThreadedFakeOllama
@@ -77,6 +78,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=40.0, help="how long to stay on")
     parser.add_argument("--every", type=float, default=4.0, help="seconds per stretch")
     args = parser.parse_args()
+    print(f"CPU: {cpu_summary()}", flush=True)  # every figure names its CPU
     with (
         ThreadedFakeOllama() as fake,
         run_app("--ollama-host", fake.url, "--avatar", "local") as app,

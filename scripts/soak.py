@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from localagent.cpu import cpu_summary
 from localagent.testing.app_process import fetch_status, run_app
 from localagent.testing.caller import Caller
 from localagent.testing.fake_ollama import ThreadedFakeOllama
@@ -116,6 +117,7 @@ def main() -> int:
     parser.add_argument("--concurrent", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=3, help="rounds of concurrent calls")
     args = parser.parse_args()
+    print(f"CPU: {cpu_summary()}", flush=True)  # every figure names its CPU
     with (
         ThreadedFakeOllama(default_reply="Sure, I can help with that.") as ollama,
         run_app("--ollama-host", ollama.url, "--max-sessions", str(max(1, args.concurrent))) as app,

@@ -31,6 +31,7 @@ import soxr
 from faster_whisper import WhisperModel
 
 from localagent.call.transcriber import Transcriber
+from localagent.cpu import cpu_summary
 from localagent.models.resolve import resolve_whisper_model
 from localagent.settings import Settings
 from localagent.testing.turn_corpus import (
@@ -100,6 +101,7 @@ def main() -> int:
     parser.add_argument("--families", type=int, nargs="*", help="indexes of the families")
     parser.add_argument("--whisper-model", default="tiny.en")
     args = parser.parse_args()
+    print(f"CPU: {cpu_summary()}", flush=True)  # every figure names its CPU
 
     settings = Settings()
     ref = resolve_whisper_model(args.whisper_model, settings.models_dir)

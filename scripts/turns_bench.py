@@ -45,6 +45,7 @@ from typing import Any
 
 import numpy as np
 
+from localagent.cpu import cpu_summary
 from localagent.events import LATENCY_LABELS
 from localagent.testing.app_process import fetch_status, run_app
 from localagent.testing.caller import Caller
@@ -355,6 +356,7 @@ def main() -> int:
     parser.add_argument("--app-log", type=Path, help="write localagent's output here at the end")
     parser.add_argument("app_args", nargs="*", help="extra localagent flags (after --)")
     args = parser.parse_args()
+    print(f"CPU: {cpu_summary()}", flush=True)  # every figure names its CPU
 
     families = available()
     if not any(f.needs == "espeak-ng" for f in families):

