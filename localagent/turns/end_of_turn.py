@@ -113,7 +113,6 @@ class EndOfTurn:
         self._hold_until: float | None = None  # the words' wait
         self._hold_deferred = False  # the hold was deferred for voice once already
         self._speculation: str | None = None  # the text a speculative answer answers
-        self.overruled = {"finished": 0, "unfinished": 0}  # how often the words decided
         self.speculations = SpeculationCounts()
 
     # -- what the driver reads --------------------------------------------------------
@@ -272,14 +271,12 @@ class EndOfTurn:
             wait = silent_for + EARLY_VOICE_GRACE_S
         if silent_for < wait:
             if self._hold_until is None:
-                self.overruled["unfinished"] += cue == "unfinished" and self._complete
                 self._hold_until = now + wait - silent_for
                 self._hold_deferred = False
             return self._start_speculation()
         if wait:
             self._complete = True  # the evidence's wait is over
         if not self._complete and sure:
-            self.overruled["finished"] += 1
             self._complete = True
         actions = [] if self._complete else self._start_speculation()  # smart-turn waits on
         return actions + self._end_if_complete()
