@@ -15,7 +15,8 @@ A replay knows the decision's timing exactly but not the rest of a call: the LLM
 condition: the models' times are this machine's, measured quiet.
 
     python scripts/turns_replay.py [--set main|held-out|held-out-2] [--like-bench]
-        [--statement-wait 0.7] [--no-speculate] [--no-early-stt] [--json out.json]
+        [--statement-wait 0.7] [--no-speculate] [--no-early-stt] [--slower 2.5 8]
+        [--json out.json]
 """
 
 from __future__ import annotations
