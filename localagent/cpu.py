@@ -7,11 +7,13 @@ product logs or a benchmark prints names the CPU it came from.
 
 from __future__ import annotations
 
+import functools
 import platform
 
 __all__ = ["cpu_summary"]
 
 
+@functools.cache  # read once: benchmarks name it on every figure
 def cpu_summary() -> str:
     """The CPU's model and the vector extensions the models' kernels pick from (Linux)."""
     model, flags = platform.processor() or platform.machine(), set[str]()

@@ -73,7 +73,7 @@ def printer_utterance() -> np.ndarray:
 # Such modules are marked `slow` and left out of the quick tier (`scripts/test.sh --quick`).
 SLOW_TOOLS = re.compile(
     r"\b(run_app|AppProcess|Caller|Terminal|chromium|launch_browser|ThreadedMockTavus|"
-    r"FakeDaily|app: AppProcess)\b"
+    r"FakeDaily)\b"
 )
 
 

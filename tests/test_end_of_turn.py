@@ -190,21 +190,17 @@ def test_a_statement_is_answered_ahead_and_released_at_the_statement_wait() -> N
 @pytest.mark.parametrize("verdict_s", [0.03, 0.24, 0.45])
 def test_a_slow_smart_turn_changes_nothing_the_words_decide(verdict_s: float) -> None:
     # 30 ms: a CPU with AVX-512 VNNI; 240 ms: one with AVX2 only; 450 ms: a busy one
-    outcomes = []
-    for text in ["I'm calling about my order.", "Two.", "It's spelled B,", "Do you deliver?"]:
-        s = Sim()
-        s.speak()
-        s.stop(text, verdict_s=verdict_s)
-        s.wait(3.0)
-        outcomes.append((s.ended(), s.of(Speculate)))
-    fast = []
-    for text in ["I'm calling about my order.", "Two.", "It's spelled B,", "Do you deliver?"]:
-        s = Sim()
-        s.speak()
-        s.stop(text, verdict_s=0.0)
-        s.wait(3.0)
-        fast.append((s.ended(), s.of(Speculate)))
-    assert outcomes == fast
+    def outcomes(verdict_s: float) -> list[tuple[object, object]]:
+        out = []
+        for text in ["I'm calling about my order.", "Two.", "It's spelled B,", "Do you deliver?"]:
+            s = Sim()
+            s.speak()
+            s.stop(text, verdict_s=verdict_s)
+            s.wait(3.0)
+            out.append((s.ended(), s.of(Speculate)))
+        return out
+
+    assert outcomes(verdict_s) == outcomes(0.0)
 
 
 def test_a_turn_the_words_cannot_judge_waits_for_smart_turn() -> None:

@@ -66,7 +66,7 @@ def test_auto_is_smart_turn_whatever_its_speed(
     assert cpu_summary() in chosen.describe()  # the log says which CPU measured it
 
 
-def test_the_speech_timeout_when_chosen(smart: smart_turn.TurnStop) -> None:
+def test_the_speech_timeout_when_chosen() -> None:
     chosen = smart_turn.choose_turn_stop(Settings(turn_stop="speech-timeout"))
     call = turns.turn_strategies(Settings(user_speech_timeout=0.4), chosen)
     (strategy,) = call.strategies.stop or []

@@ -18,7 +18,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from localagent.turns.actions import Action, EndTurn, Hush, Speculate, StartTurn, Withdraw
+from localagent.turns.actions import (
+    Action,
+    EndTurn,
+    Handled,
+    Hush,
+    Speculate,
+    StartTurn,
+    Withdraw,
+)
 from localagent.turns.barge_in import BargeIn
 from localagent.turns.clock import SimClock, Ticking, pass_time
 from localagent.turns.end_of_turn import EndOfTurn
@@ -249,8 +257,8 @@ def replay_barge_in(
             if isinstance(a, StartTurn):
                 acts.extend((clock.now, b) for b in d.turn_started())
 
-    def handled(h: Callable[[], object]) -> Callable[[], list[Action]]:
-        return lambda: list(getattr(h(), "actions", ()))
+    def handled(h: Callable[[], Handled]) -> Callable[[], list[Action]]:
+        return lambda: list(h().actions)
 
     events: list[Event] = [(t, 0, lambda: d.early_voice()) for t in rec.early_voices]
     events += [(t, 1, handled(lambda: d.voice_started(rec.start_secs))) for t in rec.starts]
