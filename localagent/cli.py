@@ -24,6 +24,7 @@ from localagent.errors import ConfigError, LocalAgentError
 from localagent.privacy.redact import redact
 from localagent.settings import Settings
 from localagent.settings_loader import load_settings
+from localagent.turns.words import STATEMENT_WAIT_S
 
 __all__ = ["COMMANDS", "build_parser", "main", "settings_from"]
 
@@ -66,11 +67,11 @@ _FLAGS: dict[str, dict[str, Any]] = {
     },
     "early_stt": {
         "choices": ["on", "off"],
-        "help": "start whisper at the first 0.1 s of silence, not the VAD's stop (default on)",
+        "help": "start whisper at the first 0.06 s of silence, not the VAD's stop (default on)",
     },
     "statement_wait_s": {
         "type": float,
-        "help": "silence after a statement before the turn ends, s (default 0.7)",
+        "help": f"silence after a statement before the turn ends, s (default {STATEMENT_WAIT_S:g})",
     },
     "barge_in": {"choices": ["words", "voice"], "help": "what interrupts the bot (default words)"},
     "offline": {"action": "store_true", "help": "allow no connection off this machine"},

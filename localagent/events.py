@@ -70,6 +70,9 @@ class Turn(Event):
     role: str  # "user" or "assistant"
     text: str
     interrupted: bool = False
+    # a user turn that goes on with the one before it: the bot took that one for over too
+    # soon, and both were answered as one (call/rejoin.py)
+    continues: bool = False
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from localagent.turns.words import STATEMENT_WAIT_MAX_S, STATEMENT_WAIT_S
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -199,14 +201,14 @@ class Settings(BaseSettings):
     )
     early_stt: bool = Field(
         True,
-        description="Start whisper at the first 0.1 s of silence rather than the VAD's stop "
+        description="Start whisper at the first 0.06 s of silence rather than the VAD's stop "
         "(0.2 s): the transcript is ready sooner; a pause the caller goes on after wastes a "
         "decode.",
     )
     statement_wait_s: float = Field(
-        0.7,
+        STATEMENT_WAIT_S,
         ge=0.2,
-        le=1.2,
+        le=STATEMENT_WAIT_MAX_S,
         description="With speculate: silence after a finished-sounding statement before the "
         "turn ends (another sentence often follows); it grows for a caller who pauses longer.",
     )

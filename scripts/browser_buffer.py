@@ -19,7 +19,7 @@ from typing import Any
 
 from localagent.cpu import cpu_summary
 from localagent.testing.app_process import run_app
-from localagent.testing.browser import launch_chromium
+from localagent.testing.browser import launch_chromium, open_call
 from localagent.testing.fake_ollama import ThreadedFakeOllama
 
 # The page's pipecat client, its SmallWebRTC transport and that transport's peer connection.
@@ -48,11 +48,7 @@ async def measure(url: str, seconds: float, every: float) -> list[tuple[float, f
         browser = await launch_chromium(pw)
         try:
             page = await browser.new_page()
-            await page.goto(url)
-            await page.click("#connect")
-            await page.wait_for_function(
-                "document.querySelector('#state').dataset.kind === 'ready'", timeout=60_000
-            )
+            await open_call(page, url)
             before: dict[str, Any] | None = None
             at = 0.0
             while at < seconds:

@@ -20,11 +20,13 @@ A benchmark, not a test: it prints a table (per family and condition, then overa
 write JSON. Each family says five of the twelve turns in each condition (the five families
 of a condition say every kind two or three times), two of the backchannels or a cough, and
 one interruption, so that a run takes under 10 minutes on a 2-core machine; --full says
-everything everywhere (about 20 minutes). --set held-out says the turns the decisions
-were not tuned on.
+everything everywhere (about 20 minutes). --set held-out and held-out-2 say other turns of
+the same kinds; real and real-held-out say every turn of the real-speech corpus
+(`localagent.testing.real_speech`) in one call each.
 
     python scripts/turns_bench.py [--conditions quiet loaded] [--families N ...] [--full]
-        [--set main|held-out] [--ttft 0.15] [--json out.json] [-- extra localagent flags]
+        [--set main|held-out|held-out-2|real|real-held-out] [--ttft 0.15] [--json out.json]
+        [-- extra localagent flags]
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ import numpy as np
 
 from localagent.cpu import cpu_summary
 from localagent.events import LATENCY_LABELS
+from localagent.testing import real_speech
 from localagent.testing.app_process import fetch_status, run_app
 from localagent.testing.caller import Caller
 from localagent.testing.fake_ollama import ThreadedFakeOllama
@@ -84,6 +87,9 @@ class TurnResult:
     split: bool = False  # taken as two or more user turns (from the session record)
     multi: bool = False  # the turn has pauses inside it
     early_asks: int = 0  # LLM requests before the turn was over (speculations, splits)
+    early_starts: int = 0  # answers started before the turn was over (the replay's)
+    heard_early: list[float] = field(default_factory=list)  # s the caller heard of each
+    answered: bool = True
     started: float = 0.0  # monotonic, for matching the session record
     until: float = 0.0
     stages: dict[str, float] = field(default_factory=dict)  # the server's TurnLatency
@@ -162,7 +168,7 @@ async def _barge(
     await asyncio.sleep(max(0.0, first + 1.2 - time.monotonic()))
     asked_before = len(fake.server.request_times)
     ended = await caller.say(u.pcm)
-    sound_at = ended - len(u.pcm) / RATE
+    sound_at = ended - len(u.pcm) / RATE + u.starts_at
     out.talking = any(
         sound_at - 0.3 <= a.at <= sound_at for a in caller.voiced_since(first, VOICED)
     )
@@ -209,15 +215,41 @@ async def one_family(
     barges = [speak(family, "backchannel", [t]) for t in backchannels]
     interruptions = _sample(turn_set.interruptions, shift, 1, full)
     barges += [speak(family, "interruption", [t]) for t in interruptions]
+    await one_call(url, fake, family.name, condition, turns, ask, barges, results)
+
+
+async def real_speech_call(
+    url: str, fake: Any, set_name: str, condition: str, results: Results
+) -> None:
+    """Every turn, backchannel and interruption of a real-speech set, in one call (the
+    question that starts a long answer is Piper's)."""
+    turn_set = real_speech.SETS[set_name]
+    turns = [real_speech.speak(kind, pieces) for kind, pieces in turn_set.turns]
+    ask = speak(available()[-1], "question", [ASK_LONG]).pcm
+    barges = [real_speech.speak("backchannel", [c]) for c in turn_set.backchannels]
+    barges += [real_speech.speak("interruption", [c]) for c in turn_set.interruptions]
+    await one_call(url, fake, "real speech", condition, turns, ask, barges, results)
+
+
+async def one_call(
+    url: str,
+    fake: Any,  # ThreadedFakeOllama
+    voice: str,
+    condition: str,
+    turns: list[Utterance],
+    ask: np.ndarray,
+    barges: list[Utterance],
+    results: Results,
+) -> None:
     async with Caller(url) as caller:
         await caller.wait_for_voice(since=0.0, timeout=120)  # the greeting
         await _settle(caller)
         for u in turns:
-            result = TurnResult(family.name, condition, u.kind, u.text, multi=bool(u.pauses))
+            result = TurnResult(voice, condition, u.kind, u.text, multi=bool(u.pauses))
             await _turn(caller, fake, u, result)
             results.turns.append(result)
         for u in barges:
-            barge = BargeResult(family.name, condition, u.kind, u.text)
+            barge = BargeResult(voice, condition, u.kind, u.text)
             await _barge(caller, fake, ask, u, barge)
             if barge.talking:
                 results.barge_ins.append(barge)
@@ -233,7 +265,11 @@ def mark_splits(results: Results, record: Path, wall_offset: float) -> None:
                 "SELECT kind, at, payload FROM events WHERE kind IN ('Turn', 'TurnLatency')"
             )
         ]
-    user_turns = [at for kind, at, p in rows if kind == "Turn" and p.get("role") == "user"]
+    user_turns = [  # a turn that goes on with the last was answered with it: not a split
+        at
+        for kind, at, p in rows
+        if kind == "Turn" and p.get("role") == "user" and not p.get("continues")
+    ]
     latencies = [(at, p) for kind, at, p in rows if kind == "TurnLatency"]
     for t in results.turns:
         t.split = sum(t.started <= at <= t.until for at in user_turns) >= 2
@@ -348,7 +384,12 @@ def main() -> int:
     parser.add_argument("--families", type=int, nargs="*", help="indexes of the families to run")
     parser.add_argument("--ttft", type=float, default=0.15, help="test server first token, s")
     parser.add_argument("--tokens-per-s", type=float, default=40.0)
-    parser.add_argument("--set", choices=sorted(SETS), default="main", help="the turns to say")
+    parser.add_argument(
+        "--set",
+        choices=sorted([*SETS, *real_speech.SETS]),
+        default="main",
+        help="the turns to say (a real-speech set: one call of every turn)",
+    )
     parser.add_argument(
         "--full", action="store_true", help="every turn and barge-in in every family (2x longer)"
     )
@@ -380,7 +421,9 @@ def main() -> int:
         turn_stop = fetch_status(app.url)["turn_stop"]
         for condition in args.conditions:
             with busy_core(condition == "loaded"):
-                for index, family in enumerate(families):
+                if args.set in real_speech.SETS:
+                    asyncio.run(real_speech_call(app.url, fake, args.set, condition, results))
+                for index, family in enumerate([] if args.set in real_speech.SETS else families):
                     asyncio.run(
                         one_family(
                             app.url,

@@ -21,9 +21,14 @@ from pipecat.turns.user_stop.base_user_turn_stop_strategy import UserTurnStopped
 from pipecat.utils.asyncio.task_manager import TaskManager
 
 from localagent.call.turn_stop import EvidenceTurnStop
-from localagent.turns.actions import Action, AskAgain, EndTurn, Speculate, Withdraw
+from localagent.turns.actions import Action, AskAgain, EndTurn, Rejoin, Speculate, Withdraw
 from localagent.turns.clock import SimClock, pass_time
-from localagent.turns.end_of_turn import EARLY_VOICE_GRACE_S, SMART_TURN_MAX_S, EndOfTurn
+from localagent.turns.end_of_turn import (
+    CONTINUATION_S,
+    EARLY_VOICE_GRACE_S,
+    SMART_TURN_MAX_S,
+    EndOfTurn,
+)
 from localagent.turns.words import (
     STATEMENT_WAIT_S,
     UNFINISHED_WAIT_S,
@@ -41,6 +46,9 @@ from localagent.turns.words import (
         ("My printer will not print anything.", "finished"),
         ("Yes.", "finished"),
         ("Two.", "finished"),
+        ("No.", "finished"),  # a short answer, though "no" may begin "no idea"
+        ("Yes, please.", "finished"),
+        ("no", "unfinished"),
         ("I'd like a table for, um,", "unfinished"),
         ("I'd like a table for um", "unfinished"),
         ("I need some help with", "unfinished"),
@@ -187,20 +195,30 @@ def test_a_statement_is_answered_ahead_and_released_at_the_statement_wait() -> N
     assert s.d.speculations.confirmed == 1 and s.of(Withdraw) == []
 
 
-@pytest.mark.parametrize("verdict_s", [0.03, 0.24, 0.45])
-def test_a_slow_smart_turn_changes_nothing_the_words_decide(verdict_s: float) -> None:
-    # 30 ms: a CPU with AVX-512 VNNI; 240 ms: one with AVX2 only; 450 ms: a busy one
-    def outcomes(verdict_s: float) -> list[tuple[object, object]]:
-        out = []
-        for text in ["I'm calling about my order.", "Two.", "It's spelled B,", "Do you deliver?"]:
-            s = Sim()
-            s.speak()
-            s.stop(text, verdict_s=verdict_s)
-            s.wait(3.0)
-            out.append((s.ended(), s.of(Speculate)))
-        return out
+def _outcomes(verdict_s: float) -> list[tuple[list[tuple[float, EndTurn]], list[Any]]]:
+    out = []
+    for text in ["I'm calling about my order.", "Two.", "It's spelled B,", "Do you deliver?"]:
+        s = Sim()
+        s.speak()
+        s.stop(text, verdict_s=verdict_s)
+        s.wait(3.0)
+        out.append((s.ended(), s.of(Speculate)))
+    return out
 
-    assert outcomes(verdict_s) == outcomes(0.0)
+
+@pytest.mark.parametrize("verdict_s", [0.03, 0.24])
+def test_a_slow_smart_turn_changes_nothing_the_words_decide(verdict_s: float) -> None:
+    # 30 ms: a CPU with AVX-512 VNNI; 240 ms: one with AVX2 only
+    assert _outcomes(verdict_s) == _outcomes(0.0)
+
+
+def test_a_verdict_later_than_the_statement_wait_only_delays_the_statement() -> None:
+    # 450 ms: a busy CPU with AVX2 only; the verdict comes after the statement's wait
+    slow, fast = _outcomes(0.45), _outcomes(0.0)
+    assert [s for _, s in slow] == [s for _, s in fast]  # the same answers prepared
+    assert slow[1:] == fast[1:]  # the words decided these: no change at all
+    assert [a for _, a in slow[0][0]] == [a for _, a in fast[0][0]]  # the same end
+    assert slow[0][0][0][0] == pytest.approx(VAD_LAG + 0.45)  # at the verdict
 
 
 def test_a_turn_the_words_cannot_judge_waits_for_smart_turn() -> None:
@@ -246,7 +264,7 @@ def test_going_on_in_the_pause_withdraws_the_answer_and_keeps_one_turn() -> None
     s = Sim()
     s.speak()
     s.stop("I'm calling about my order.")
-    s.wait(0.5 - VAD_LAG - 0.05)  # a 0.5 s pause after the first sentence
+    s.wait(0.4 - VAD_LAG - 0.05)  # a 0.4 s pause after the first sentence
     s.speak()
     s.stop("It hasn't arrived yet.")
     s.wait(3.0)
@@ -254,9 +272,34 @@ def test_going_on_in_the_pause_withdraws_the_answer_and_keeps_one_turn() -> None
     whole = "I'm calling about my order. It hasn't arrived yet."
     assert s.of(Speculate)[-1] == Speculate(whole)
     assert len(s.ended()) == 1 and s.ended()[0][1].confirms_speculation
-    # this caller pauses 0.5 s between sentences: their statement wait grows past it
-    assert s.d.statement_wait_s == pytest.approx(0.5 + 0.35)
-    assert s.ended()[0][0] == pytest.approx(0.85)
+    # this caller pauses 0.4 s between sentences: their statement wait grows past it
+    assert s.d.statement_wait_s == pytest.approx(0.4 + 0.35)
+    assert s.ended()[0][0] == pytest.approx(0.75)
+
+
+def test_going_on_just_after_the_end_rejoins_the_turn_once() -> None:
+    s = Sim(statement_wait_s=0.4)
+    s.speak()
+    s.stop("I'm calling about my order.")
+    s.wait(0.6 - VAD_LAG - 0.05)  # the end came at 0.4 s; the caller goes on at 0.6 s
+    assert len(s.ended()) == 1
+    s.speak()
+    assert s.of(Rejoin) == [Rejoin()]  # at the VAD's start: barge-in has hushed the bot
+    s.stop("It hasn't arrived yet.")
+    s.wait(3.0)
+    s.speak()  # long after that end: a new turn, not the same one going on
+    assert s.of(Rejoin) == [Rejoin()] and s.d.rejoins == 1
+    # and the caller's pause taught the decision to wait longer after a statement
+    assert s.d.statement_wait_s == pytest.approx(0.6 + 0.35)
+
+
+def test_a_new_turn_after_the_continuation_window_is_not_rejoined() -> None:
+    s = Sim(statement_wait_s=0.4)
+    s.speak()
+    s.stop("I'm calling about my order.")
+    s.wait(CONTINUATION_S + 0.5)
+    s.speak()
+    assert s.of(Rejoin) == []
 
 
 def test_voice_heard_in_the_silence_defers_the_end() -> None:

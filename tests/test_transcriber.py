@@ -14,7 +14,7 @@ import pytest
 import soxr
 from faster_whisper import WhisperModel
 
-from localagent.call.transcriber import Transcriber, is_silence
+from localagent.call.transcriber import Transcriber, is_silence, trim_lead_in
 from localagent.models.resolve import resolve_whisper_model
 from localagent.settings import Settings
 from localagent.testing.speech import synthesize
@@ -149,3 +149,19 @@ def test_silence_is_whispers_own_rule_not_the_no_speech_probability_alone(
 ) -> None:
     segment = SimpleNamespace(no_speech_prob=no_speech, avg_logprob=logprob)
     assert is_silence(segment) is dropped
+
+
+def test_a_long_silence_before_the_first_word_is_cut_to_the_lead_in_kept() -> None:
+    rate = 16000
+    t = np.arange(int(0.3 * rate)) / rate
+    word = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    onset = (0.02 * np.sin(2 * np.pi * 3000 * t[: int(0.05 * rate)])).astype(np.float32)
+    audio = np.concatenate([np.zeros(int(0.9 * rate), np.float32), onset, word])
+    trimmed = trim_lead_in(audio)
+    # 0.4 s kept before the first sound over a tenth of the loudest (the word, not its
+    # soft onset, which the kept lead-in holds)
+    assert len(audio) - len(trimmed) == pytest.approx((0.9 + 0.05 - 0.4) * rate, abs=160)
+    assert np.array_equal(trimmed[-len(word) :], word)
+    short = np.concatenate([np.zeros(int(0.2 * rate), np.float32), word])
+    assert len(trim_lead_in(short)) == len(short)  # less than the lead-in: nothing cut
+    assert len(trim_lead_in(np.zeros(100, np.float32))) == 100

@@ -69,16 +69,23 @@ def _captions(caller: Caller) -> str:
     )
 
 
+def _two_sentences(pause: float) -> np.ndarray:
+    first, second = synthesize(FIRST), synthesize(SECOND)
+    return np.concatenate([first, np.zeros(int(pause * RATE), np.int16), second])
+
+
+async def _after_greeting(caller: Caller) -> None:
+    await caller.wait_for_voice(since=0.0, timeout=60)
+    await caller.wait_for_silence(quiet_s=1.0, timeout=30)
+
+
 async def test_a_pause_between_sentences_keeps_one_turn(
     turn_app: AppProcess, fake_ollama: ThreadedFakeOllama, data_dir: Path
 ) -> None:
     server = fake_ollama.server
-    pause = 0.45
-    first, second = synthesize(FIRST), synthesize(SECOND)
-    turn = np.concatenate([first, np.zeros(int(pause * RATE), np.int16), second])
+    turn = _two_sentences(pause=0.45)
     async with Caller(turn_app.url) as caller:
-        await caller.wait_for_voice(since=0.0, timeout=60)  # the greeting
-        await caller.wait_for_silence(quiet_s=1.0, timeout=30)
+        await _after_greeting(caller)
         asked = len(server.requests)
         # the whole turn gets the answer; anything asked on the first sentence alone (an
         # answer prepared in the pause) gets words that must never be heard
@@ -104,9 +111,44 @@ async def test_a_pause_between_sentences_keeps_one_turn(
     assert WITHDRAWN not in _captions(caller) and ANSWER in _captions(caller)
     record = SessionStore(data_dir / "sessions.sqlite3").list()[0]
     turns = [e for e in record.events if e["kind"] == "Turn"]
-    users = [e["text"] for e in turns if e["role"] == "user"]
-    assert len(users) == 1 and "hasn't" in users[0], users
+    # one turn of the caller's: where the pause ended it and they went on, the second part
+    # is recorded as going on with the first
+    users = [e for e in turns if e["role"] == "user"]
+    whole = [e["text"] for e in users if not e.get("continues")]
+    assert len(whole) == 1 and "hasn't" in " ".join(e["text"] for e in users), users
     assert not any(WITHDRAWN in e["text"] for e in turns)
+
+
+async def test_going_on_after_the_turn_was_taken_is_answered_whole(
+    turn_app: AppProcess, fake_ollama: ThreadedFakeOllama, data_dir: Path
+) -> None:
+    """A pause longer than a statement's wait: the bot may take the turn and start its
+    answer (where this machine's whisper is quick enough); the caller going on stops it,
+    and the LLM answers the whole turn as one message, with no half answer in between."""
+    server = fake_ollama.server
+    turn = _two_sentences(pause=0.7)
+    async with Caller(turn_app.url) as caller:
+        await _after_greeting(caller)
+        asked = len(server.requests)
+        server.answers.append(("hasn't", Reply(text=ANSWER)))
+        server.replies.extend([Reply(text=LONG)] * 3)  # an answer to the first part alone
+        await caller.say(turn)
+        await caller.wait_for_voice(since=time.monotonic() - 0.3, timeout=20)
+        await caller.wait_for_silence(quiet_s=1.0, timeout=30)
+    requests = server.requests[asked:]
+    await asyncio.sleep(0.5)
+
+    last = requests[-1]
+    said = [m for m in last["messages"] if m.get("role") in ("user", "assistant")]
+    # the last answer is to the whole turn, one user message, nothing of an answer to its
+    # first part left before it
+    assert FIRST[:-1] in str(said[-1]["content"]) and "hasn't" in str(said[-1]["content"])
+    assert not any("We open at nine" in str(m.get("content")) for m in said), said
+    assert ANSWER in _captions(caller)
+    # the record keeps the caller's words as one turn: a second part is marked as going on
+    turns = SessionStore(data_dir / "sessions.sqlite3").list()[0].turns  # this call's
+    whole = [e["text"] for e in turns if e["role"] == "user" and not e.get("continues")]
+    assert len(whole) == 1 and FIRST[:-1] in whole[0], turns
 
 
 async def test_a_backchannel_lets_the_bot_finish(

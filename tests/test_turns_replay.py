@@ -13,6 +13,7 @@ from localagent.turns.replay import (
     replay_barge_in,
     replay_turn,
 )
+from localagent.turns.words import STATEMENT_WAIT_S
 
 SETTINGS = ReplaySettings(answer_s=0.3, to_caller_s=0.2)
 
@@ -44,8 +45,9 @@ def test_without_early_stt_the_transcript_waits_for_the_stop() -> None:
 
 def test_a_statement_is_prepared_and_released_at_its_wait() -> None:
     out = replay_turn(_one("My printer will not print anything."), 2.0, SETTINGS)
-    assert out.ended == [pytest.approx(0.7)]  # the statement wait
-    assert out.heard == [pytest.approx(0.7 + 0.2)]  # prepared meanwhile: released at once
+    assert out.ended == [pytest.approx(STATEMENT_WAIT_S)]
+    # asked at the transcript (0.25 s), ready 0.3 s later: released then, heard 0.2 s on
+    assert out.heard == [pytest.approx(max(STATEMENT_WAIT_S, 0.25 + 0.3) + 0.2)]
     assert out.speculated == 1 and out.withdrawn == 0
 
 
@@ -53,7 +55,8 @@ def test_a_slower_cpu_changes_only_what_waits_on_the_models() -> None:
     statement = _one("My printer will not print anything.")
     question = _one("Do you deliver on weekends?")
     slow = ReplaySettings(answer_s=0.3, to_caller_s=0.2)
-    assert replay_turn(statement.slower(2.5, 8), 2.0, slow).ended == [pytest.approx(0.7)]
+    slow_statement = replay_turn(statement.slower(2.5, 8), 2.0, slow)
+    assert slow_statement.ended == [pytest.approx(STATEMENT_WAIT_S)]
     # the early decode takes 0.375 s: done at 2.475 s
     assert replay_turn(question.slower(2.5, 8), 2.0, slow).ended == [pytest.approx(0.475)]
 

@@ -363,7 +363,8 @@ class Call:
         async def on_user_turn(_aggregator: object, _strategy: object, message: Any) -> None:
             if message.content:
                 parts.tool_guard.user_turn()
-                bus.publish(Turn(self.id, role="user", text=message.content))
+                goes_on = parts.rejoin.goes_on(message.content)
+                bus.publish(Turn(self.id, role="user", text=message.content, continues=goes_on))
 
         @parts.aggregators.assistant().event_handler("on_assistant_turn_stopped")
         async def on_bot_turn(_aggregator: object, message: Any) -> None:

@@ -1,4 +1,4 @@
-"""Whisper starts at the first tenth of a second of silence, not at the VAD's stop.
+"""Whisper starts at the first 64 ms of silence, not at the VAD's stop.
 
 pipecat's segmented STT transcribes an utterance once the VAD has heard `stop_secs` (0.2 s)
 of silence, and whisper then takes 0.2-0.3 s on a 2-core machine: the transcript that the

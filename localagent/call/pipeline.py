@@ -30,6 +30,7 @@ from localagent.call.bot_mute import BotMute
 from localagent.call.early_stt import EarlyWhisperSTTService, create_early_stt
 from localagent.call.latency import create_latency_observer
 from localagent.call.llm_exchanges import LLMExchangeObserver
+from localagent.call.rejoin import TurnRejoin
 from localagent.call.service_metrics import ServiceMetricsObserver
 from localagent.call.services import create_llm, create_tts, create_vad
 from localagent.call.speculation import SpeculationTap, SpeculativeHold
@@ -66,6 +67,7 @@ class CallPipeline:
     bot_mute: BotMute
     services: dict[int, str]  # id(processor) -> "LLM" | "STT" | "TTS", for error reports
     turn_counts: TurnCounts
+    rejoin: TurnRejoin
 
 
 def build_pipeline(
@@ -100,7 +102,7 @@ def build_pipeline(
     turns = turn_strategies(
         settings, engines.turn_stop, avatar.hush, avatar.can_hush, speculate=settings.speculate
     )
-    # The VAD's early signals, before it starts or stops (0.2 s of voice or silence): whisper
+    # The VAD's early signals, before it starts (0.1 s of voice) or stops (0.2 s): whisper
     # starts at the first quiet windows; barge-in hushes a speaking bot at the first voiced
     # ones; the end of turn waits a moment for voice (or faint voice) heard in the silence.
     if isinstance(stt, EarlyWhisperSTTService):
@@ -110,8 +112,12 @@ def build_pipeline(
     if turns.end_of_turn is not None:
         vad.on_early_voice(turns.end_of_turn.decision.early_voice)
         vad.on_faint_voice(turns.end_of_turn.decision.faint_voice)
+    context = LLMContext()
+    rejoin = TurnRejoin(context)  # a turn taken too early, answered whole
+    if turns.end_of_turn is not None:
+        turns.end_of_turn.on_rejoin = rejoin.expect
     aggregators = LLMContextAggregatorPair(
-        LLMContext(),
+        context,
         user_params=LLMUserAggregatorParams(
             vad_analyzer=vad, user_turn_strategies=turns.strategies
         ),
@@ -120,6 +126,7 @@ def build_pipeline(
         transport.input(),
         stt,
         aggregators.user(),
+        rejoin,
         SpeculationTap(hold),
         llm,
         tool_guard,
@@ -169,4 +176,5 @@ def build_pipeline(
         bot_mute=bot_mute,
         services={id(llm): "LLM", id(stt): "STT", id(tts): "TTS"},
         turn_counts=TurnCounts.of(turns, stt),
+        rejoin=rejoin,
     )

@@ -15,7 +15,7 @@ import aiohttp
 import numpy as np
 from loguru import logger
 from pipecat.audio.vad.silero import SileroOnnxModel, SileroVADAnalyzer
-from pipecat.audio.vad.vad_analyzer import VADAnalyzer, VADState
+from pipecat.audio.vad.vad_analyzer import VADAnalyzer, VADParams, VADState
 from pipecat.frames.frames import EagerEndOfTurnCancelFrame, ErrorFrame, Frame, InterruptionFrame
 from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.ollama.llm import OLLamaLLMService
@@ -149,11 +149,16 @@ class SharedPiperTTSService(PiperTTSService):
             await self.stop_ttfb_metrics()
 
 
+# Voice before the VAD starts (three 32 ms Silero windows in a row). pipecat's default,
+# 0.2 s, never started on a quick real "yes" (0.13 s above the VAD's confidence) or a
+# clipped "No." in a noisy room, and they were never answered.
+VAD_START_S = 0.1
 # Voiced Silero windows (32 ms each at 16 kHz) in a row that count as early voice.
 EARLY_VOICE_WINDOWS = 2
 # Quiet windows after speech that count as a silence begun (the VAD stops at about six):
-# fewer start whisper on more of the pauses between words, for nothing.
-EARLY_SILENCE_WINDOWS = 3
+# two start whisper 32 ms sooner than three, on 4% more pauses between words (which cost a
+# decode for nothing), and answer sooner on a slow CPU too (scripts/turns_replay.py).
+EARLY_SILENCE_WINDOWS = 2
 # A window this likely to be voice (below the VAD's 0.7) may be the caller going on: the
 # end of turn waits a moment rather than answer over it.
 FAINT_VOICE = 0.4
@@ -180,8 +185,17 @@ class SharedSileroVAD(SileroVADAnalyzer):
     threshold (`min_volume`), on the louder of its volume and this window's level.
     """
 
-    def __init__(self, *, engines: Engines, **kwargs: Any) -> None:
-        VADAnalyzer.__init__(self, **kwargs)  # SileroVADAnalyzer.__init__ would load a copy
+    def __init__(
+        self,
+        *,
+        engines: Engines,
+        early_silence_windows: int = EARLY_SILENCE_WINDOWS,
+        start_secs: float = VAD_START_S,
+        **kwargs: Any,
+    ) -> None:
+        # SileroVADAnalyzer.__init__ would load a copy of the model
+        VADAnalyzer.__init__(self, params=VADParams(start_secs=start_secs), **kwargs)
+        self.early_silence_windows = early_silence_windows
         model = SileroOnnxModel.__new__(SileroOnnxModel)
         model.session = engines.vad
         model.sample_rates = [8000, 16000]
@@ -207,6 +221,12 @@ class SharedSileroVAD(SileroVADAnalyzer):
     def _get_smoothed_volume(self, audio: bytes) -> float:
         return max(super()._get_smoothed_volume(audio), window_volume(audio))
 
+    @property
+    def quiet_windows(self) -> int:
+        """Quiet windows in a row since the caller's voice, after `analyze_audio` (0 unless
+        the VAD is stopping)."""
+        return self._vad_stopping_count if self._last_state == VADState.STOPPING else 0
+
     def on_early_voice(self, listener: Callable[[], None]) -> None:
         self._early_voice.append(listener)
 
@@ -220,7 +240,7 @@ class SharedSileroVAD(SileroVADAnalyzer):
 
     async def analyze_audio(self, buffer: bytes) -> VADState:
         """pipecat's analysis, and the early listeners told of the first voiced windows
-        (the VAD starts only after `start_secs`, 0.2 s, of them: barge-in and the end of
+        (the VAD starts only after `start_secs`, 0.1 s, of them: barge-in and the end of
         turn act on them sooner) and of the first quiet ones after speech (it stops only
         after `stop_secs`: whisper starts on them)."""
         state = await super().analyze_audio(buffer)
@@ -239,7 +259,8 @@ class SharedSileroVAD(SileroVADAnalyzer):
             if self._last_state == VADState.SPEAKING:
                 self.silence_phase += 1
                 self._told_silence = False
-            if not self._told_silence and self._vad_stopping_count >= EARLY_SILENCE_WINDOWS:
+            quiet = self._vad_stopping_count
+            if not self._told_silence and quiet >= self.early_silence_windows:
                 self._told_silence = True
                 for silence_listener in self._early_silence:
                     silence_listener(self.silence_phase)

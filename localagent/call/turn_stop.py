@@ -13,6 +13,7 @@ that wait on it, and the frames behind it are not held up.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from loguru import logger
@@ -35,7 +36,7 @@ from pipecat.turns.types import ProcessFrameResult, UserTurnSpeculation
 from pipecat.turns.user_stop import BaseUserTurnStopStrategy
 
 from localagent.call.deadline import DeadlineTimer
-from localagent.turns.actions import Action, AskAgain, EndTurn, Speculate, Withdraw
+from localagent.turns.actions import Action, AskAgain, EndTurn, Rejoin, Speculate, Withdraw
 from localagent.turns.end_of_turn import EndOfTurn, SpeculationCounts
 
 __all__ = ["EvidenceTurnStop"]
@@ -47,6 +48,8 @@ class EvidenceTurnStop(BaseUserTurnStopStrategy):
     def __init__(self, *, decision: EndOfTurn, turn_analyzer: BaseTurnAnalyzer, **kwargs: Any):
         super().__init__(**kwargs)
         self.decision = decision
+        # told when the caller went on with a turn taken too early (`call/rejoin.py`)
+        self.on_rejoin: Callable[[], None] = lambda: None
         self._analyzer = turn_analyzer
         self._timer = DeadlineTimer(
             f"{self}", lambda: self.task_manager, lambda: decision.deadline, self._tick
@@ -137,6 +140,9 @@ class EvidenceTurnStop(BaseUserTurnStopStrategy):
                     await self.trigger_user_turn_finalized(confirms_speculation=True)
                 else:
                     await self.trigger_user_turn_stopped()
+            elif isinstance(action, Rejoin):
+                logger.debug(f"{self}: the caller went on: the turn is answered whole")
+                self.on_rejoin()
             elif isinstance(action, AskAgain):
                 logger.debug(f"{self}: the confirmed answer wanted a tool call: asking again")
                 await self.push_frame(LLMRunFrame())

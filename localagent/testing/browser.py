@@ -35,3 +35,12 @@ async def launch_chromium(
         args.append(f"--use-file-for-fake-audio-capture={mic}")
     args += extra
     return await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
+
+
+async def open_call(page: Any, url: str) -> None:
+    """Open the page at `url` and start a call: connected, and ready to talk."""
+    await page.goto(url)
+    await page.click("#connect")
+    await page.wait_for_function(
+        "document.querySelector('#state').dataset.kind === 'ready'", timeout=60_000
+    )

@@ -155,6 +155,7 @@ class Utterance:
     pcm: np.ndarray  # int16 at RATE
     ends_at: float  # seconds: the end of the last word
     pauses: list[tuple[float, float]]  # (start, end) s of the pauses inside the turn
+    starts_at: float = 0.0  # seconds: the start of the first word
 
 
 def _trim(pcm: np.ndarray, threshold: float = 0.01) -> np.ndarray:
@@ -190,12 +191,15 @@ def _espeak(voice_name: str, speed: int = 165, pitch: int = 50) -> Callable[[str
 
 
 def _piper(length_scale: float = 1.0, pitch: float = 1.0) -> Callable[[str], np.ndarray]:
-    """Piper's test voice at another rate; `pitch` < 1 lowers it (and slows it: resampled)."""
+    """Piper's test voice at another rate; `pitch` < 1 lowers it (and slows it: resampled).
+
+    Without Piper's random noise (its defaults vary the timing and timbre of each
+    synthesis), so each process hears the same corpus and runs can be compared."""
     from piper import SynthesisConfig
 
     def say(text: str) -> np.ndarray:
         piper = voice()
-        config = SynthesisConfig(length_scale=length_scale)
+        config = SynthesisConfig(length_scale=length_scale, noise_scale=0.0, noise_w_scale=0.0)
         pcm = b"".join(c.audio_int16_bytes for c in piper.synthesize(text, syn_config=config))
         samples = np.frombuffer(pcm, dtype=np.int16)
         return _to_rate(samples, int(piper.config.sample_rate * pitch))

@@ -13,6 +13,7 @@ __all__ = [
     "Handled",
     "Hush",
     "LiftHush",
+    "Rejoin",
     "ResetAggregation",
     "Speculate",
     "StartTurn",
@@ -47,6 +48,12 @@ class EndTurn:
 
 
 @dataclass(frozen=True)
+class Rejoin:
+    """The caller went on with the turn just taken as over: the answer to its first part
+    (stopped by barge-in) is dropped, and the turn is answered whole, as one message."""
+
+
+@dataclass(frozen=True)
 class AskAgain:
     """The confirmed answer was withdrawn by the LLM (it wanted a tool call): ask again,
     or the turn goes unanswered."""
@@ -76,7 +83,17 @@ class ResetAggregation:
     """Forget the words gathered for a turn: they were a backchannel."""
 
 
-Action = Speculate | Withdraw | EndTurn | AskAgain | Hush | LiftHush | StartTurn | ResetAggregation
+Action = (
+    Speculate
+    | Withdraw
+    | EndTurn
+    | Rejoin
+    | AskAgain
+    | Hush
+    | LiftHush
+    | StartTurn
+    | ResetAggregation
+)
 
 
 @dataclass(frozen=True)

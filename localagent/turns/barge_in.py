@@ -36,7 +36,7 @@ from localagent.turns.backchannel import is_backchannel
 __all__ = ["COMMIT_AFTER_S", "EARLY_HUSH_S", "FRESH_ANSWER_S", "HEARD_NOTHING_S", "BargeIn"]
 
 # Speech that goes on this long after the VAD's last start is not a backchannel ("yeah",
-# "mm-hm" and "okay" last 0.25-0.95 s in the corpus's voices; the VAD starts 0.2 s in).
+# "mm-hm" and "okay" last 0.25-0.95 s in the corpus's voices; the VAD starts 0.1 s in).
 COMMIT_AFTER_S = 0.9
 # A hush on early voice (the VAD's first voiced windows) that the VAD's start does not
 # follow within this is lifted: it was a click or a breath (a clipped "Wait," can take the

@@ -19,18 +19,22 @@ injected clock, and a decision that waits sets `deadline`, at which the driver c
 - the statement wait adapts to the caller: each time they are heard going on after a
   pause (in a wait, or just after a turn ended), it grows to that pause plus
   `STATEMENT_MARGIN_S`, up to `STATEMENT_WAIT_MAX_S`.
+- a turn taken too early is a cheap mistake: voice within `CONTINUATION_S` of an end of
+  turn is the caller going on (`Rejoin`). Barge-in has hushed the answer on their first
+  sound; the driver drops what the caller heard of it and answers the turn whole.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from localagent.turns.actions import Action, AskAgain, Clock, EndTurn, Speculate, Withdraw
+from localagent.turns.actions import Action, AskAgain, Clock, EndTurn, Rejoin, Speculate, Withdraw
 from localagent.turns.words import (
     STATEMENT_MARGIN_S,
     STATEMENT_WAIT_MAX_S,
     STATEMENT_WAIT_S,
     UNFINISHED_WAIT_S,
+    UNSURE_WAIT_S,
     Wait,
     ends_for_sure,
     evidence_wait,
@@ -48,7 +52,7 @@ __all__ = [
 ]
 
 # After early voice (the VAD's first voiced windows), how long a due end of turn waits for
-# the VAD to start: its start_secs (0.2 s) and a margin.
+# the VAD to start: its start_secs and a margin.
 EARLY_VOICE_GRACE_S = 0.3
 # Faint voice this long after the end of speech is new sound, not the speech's own tail.
 VOICE_AFTER_END_S = 0.1
@@ -80,6 +84,7 @@ class EndOfTurn:
         speculate: bool = False,
         statement_wait_s: float = STATEMENT_WAIT_S,
         unfinished_wait_s: float = UNFINISHED_WAIT_S,
+        unsure_wait_s: float = UNSURE_WAIT_S,
         smart_turn_max_s: float = SMART_TURN_MAX_S,
         transcript_timeout_s: float = TRANSCRIPT_TIMEOUT_S,
     ) -> None:
@@ -87,6 +92,7 @@ class EndOfTurn:
         self._speculate = speculate
         self.statement_wait_s = statement_wait_s  # this caller's, as it has adapted
         self._unfinished_wait_s = unfinished_wait_s
+        self._unsure_wait_s = unsure_wait_s
         self._smart_turn_max_s = smart_turn_max_s
         self._transcript_timeout_s = transcript_timeout_s
         # the caller
@@ -96,6 +102,8 @@ class EndOfTurn:
         self._early_voice_at = float("-inf")
         self._faint_voice_at = float("-inf")
         self._turn_ended_at = float("-inf")
+        self._rejoined_at = float("-inf")  # the end of turn the caller last went on after
+        self.rejoins = 0  # turns taken too early and answered whole
         # this turn
         self._heard: list[str] = []  # its final transcripts so far
         self._pauses: list[float] = []  # the silences inside it so far
@@ -154,7 +162,13 @@ class EndOfTurn:
         if self._heard and 0 < pause < self._unfinished_wait_s:
             self._pauses.append(pause)
         self.voice_on = True
-        return self._discard_pending()
+        actions = self._discard_pending()
+        if went_on and self._rejoined_at < self._turn_ended_at:
+            # the turn was taken too early: it is answered whole once it is over
+            self._rejoined_at = self._turn_ended_at
+            self.rejoins += 1
+            actions.append(Rejoin())
+        return actions
 
     def voice_stopped(self, stop_secs: float) -> list[Action]:
         """The VAD stopped: the last voice ended `stop_secs` ago. smart-turn's verdict on
@@ -259,6 +273,7 @@ class EndOfTurn:
             pauses=self._pauses,
             statement_wait_s=self.statement_wait_s if self._speculate else None,
             unfinished_wait_s=self._unfinished_wait_s,
+            unsure_wait_s=self._unsure_wait_s,
         )
         if waiting_on:
             self._waiting_on = waiting_on

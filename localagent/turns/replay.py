@@ -23,6 +23,7 @@ from localagent.turns.actions import (
     EndTurn,
     Handled,
     Hush,
+    Rejoin,
     Speculate,
     StartTurn,
     Withdraw,
@@ -70,6 +71,7 @@ class EarlySilence:
     at: float
     phase: int
     decode: Decode
+    windows: int = 3  # the quiet VAD windows it came after (the call's `early_silence_windows`)
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,10 @@ class Recording:
 class ReplaySettings:
     speculate: bool = True
     statement_wait_s: float | None = None  # None: EndOfTurn's default
+    unsure_wait_s: float | None = None
     early_stt: bool = True
+    early_silence_windows: int = 3  # which of the recording's early decodes the call makes
+    rejoin: bool = True  # a turn the caller went on with is answered whole (call/rejoin.py)
     answer_s: float = 0.29  # LLM asked -> first answer audio leaves the server
     to_caller_s: float = 0.19  # server -> the caller's ear
 
@@ -116,14 +121,29 @@ class TurnOutcome:
     speculated: int  # answers started ahead of the turn's end
     withdrawn: int
     asked_early: int  # LLM requests before the caller had finished (as turns_bench counts)
+    # for each answer started before the turn was over, how much of it the caller heard
+    # before the bot fell silent for them going on (0: stopped before it reached them)
+    overlaps: list[float] = field(default_factory=list)
+    rejoined: int = 0  # ends the caller went on after, taken back: the turn answered whole
 
     @property
     def split(self) -> bool:
-        return len(self.ended) > 1
+        """Answered in parts: ended more than once, other than the ends taken back."""
+        return len(self.ended) - self.rejoined > 1
+
+    @property
+    def early_start(self) -> bool:
+        """An answer was started before the caller had finished."""
+        return bool(self.overlaps)
 
     @property
     def cut_in(self) -> bool:
-        return any(h < 0 for h in self.heard)
+        """The caller heard the bot before their turn was over."""
+        return any(o > 0 for o in self.overlaps)
+
+    @property
+    def answered(self) -> bool:
+        return bool(self.heard)
 
     @property
     def voice_to_voice(self) -> float | None:
@@ -148,12 +168,13 @@ def _run(
     pass_time(clock, until, decision, take)
 
 
-def _transcripts(rec: Recording, early_stt: bool) -> list[tuple[float, str]]:
+def _transcripts(rec: Recording, settings: ReplaySettings) -> list[tuple[float, str]]:
     """When each segment's transcript reaches the decision, and its text: from the early
     decode of this silence when one ran (one at a time: an early silence while the last
     decode runs starts none), else decoded at the stop (`call/early_stt.py`)."""
     started: list[EarlySilence] = []
-    for e in rec.early_silences if early_stt else []:
+    windows = [e for e in rec.early_silences if e.windows == settings.early_silence_windows]
+    for e in windows if settings.early_stt else []:
         if not started or e.at >= started[-1].at + started[-1].decode.took_s:
             started.append(e)
     out = []
@@ -170,14 +191,20 @@ def _transcripts(rec: Recording, early_stt: bool) -> list[tuple[float, str]]:
 def replay_turn(rec: Recording, real_end: float, settings: ReplaySettings) -> TurnOutcome:
     """Replay `EndOfTurn` over a turn whose last word really ended at `real_end`."""
     clock = SimClock(rec.starts[0] - 1.0 if rec.starts else 0.0)
-    kwargs = (
-        {} if settings.statement_wait_s is None else {"statement_wait_s": settings.statement_wait_s}
-    )
+    kwargs = {
+        name: value
+        for name, value in [
+            ("statement_wait_s", settings.statement_wait_s),
+            ("unsure_wait_s", settings.unsure_wait_s),
+        ]
+        if value is not None
+    }
     d = EndOfTurn(clock=clock, speculate=settings.speculate, **kwargs)
     ended: list[float] = []
     heard: list[float] = []
     asked: dict[str, float] = {}  # speculated text -> when
-    counts = {"speculated": 0, "withdrawn": 0, "early": 0}
+    overlaps: list[float] = []
+    counts = {"speculated": 0, "withdrawn": 0, "early": 0, "rejoined": 0}
     in_turn = False
 
     def take(actions: list[Action]) -> None:
@@ -189,6 +216,8 @@ def replay_turn(rec: Recording, real_end: float, settings: ReplaySettings) -> Tu
                 counts["early"] += clock.now < real_end - 0.05
             elif isinstance(a, Withdraw):
                 counts["withdrawn"] += 1
+            elif isinstance(a, Rejoin):
+                counts["rejoined"] += settings.rejoin
             elif isinstance(a, EndTurn):
                 counts["early"] += clock.now < real_end - 0.05 and not a.confirms_speculation
                 text = d.turn_text
@@ -196,6 +225,8 @@ def replay_turn(rec: Recording, real_end: float, settings: ReplaySettings) -> Tu
                 release = max(clock.now, ready + settings.answer_s)
                 ended.append(clock.now - real_end)
                 heard.append(release + settings.to_caller_s - real_end)
+                if clock.now < real_end - 0.05:
+                    overlaps.append(_heard_of_early_start(rec, clock.now, release, real_end))
                 in_turn = False
                 take(d.turn_stopped())
 
@@ -214,12 +245,42 @@ def replay_turn(rec: Recording, real_end: float, settings: ReplaySettings) -> Tu
     for n, s in enumerate(rec.silences, start=1):
         events.append((s.stop_at, 2, lambda: d.voice_stopped(rec.stop_secs)))
         events.append((s.stop_at + s.verdict_s, 4, _verdict(d, s.verdict, n)))
-    for at, text in _transcripts(rec, settings.early_stt):
+    for at, text in _transcripts(rec, settings):
         if text:
             events.append((at, 3, lambda text=text: d.transcript(text)))  # type: ignore[misc]
     last = max([real_end, *(e[0] for e in events)])
     _run(clock, events, d, take, until=last + 5.0)
-    return TurnOutcome(ended, heard, counts["speculated"], counts["withdrawn"], counts["early"])
+    return TurnOutcome(
+        ended,
+        heard,
+        counts["speculated"],
+        counts["withdrawn"],
+        counts["early"],
+        overlaps,
+        counts["rejoined"],
+    )
+
+
+def _heard_of_early_start(
+    rec: Recording, ended_at: float, release: float, real_end: float
+) -> float:
+    """Seconds of an answer started too early that the caller hears (audio time).
+
+    The answer leaves the server at `release`. The caller going on is seen first as early
+    voice (`BargeIn` hushes a speaking bot on it) and then as the VAD's start (which, within
+    `FRESH_ANSWER_S` of the answer, interrupts it; before the answer has begun, it starts a
+    turn, and the answer never plays). The caller hears the bot from `release` until the
+    first of those that comes once it speaks, each shifted by the same way to their ear;
+    with neither, over the rest of the caller's speech.
+    """
+    voice = min((t for t in rec.early_voices if t >= ended_at), default=None)
+    start = min((t for t in rec.starts if t >= ended_at), default=None)
+    if start is not None and start < release:
+        return 0.0
+    signals = [t for t in (voice, start) if t is not None and t >= release]
+    if not signals:
+        return max(0.0, real_end - release)
+    return min(signals) - release
 
 
 def _signal(f: Callable[[], None]) -> Callable[[], list[Action]]:
@@ -264,7 +325,7 @@ def replay_barge_in(
     events += [(t, 1, handled(lambda: d.voice_started(rec.start_secs))) for t in rec.starts]
     for s in rec.silences:
         events.append((s.stop_at, 2, handled(lambda: d.voice_stopped(rec.stop_secs))))
-    for at, text in _transcripts(rec, settings.early_stt):
+    for at, text in _transcripts(rec, settings):
         if text:
             events.append((at, 3, handled(lambda text=text: d.transcript(text))))  # type: ignore[misc]
     last = max([voice_at, *(e[0] for e in events)])

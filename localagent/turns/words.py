@@ -53,10 +53,13 @@ UNFINISHED_WAIT_S = 1.2
 # the p90 (2.0 s at the caller) on one-sentence turns of voices it was not trained on.
 UNSURE_WAIT_S = 1.0
 # Silence after a statement before the turn ends, when an answer is being prepared anyway.
-# It starts short and adapts to the caller: each time they are heard going on after a
-# pause (in a wait, or just after a turn ended), the wait grows to that pause plus
-# STATEMENT_MARGIN_S (the VAD hears voice 0.1-0.3 s after it starts), up to the maximum.
-STATEMENT_WAIT_S = 0.7  # 0.55 split a 0.45 s pause in a real call (README: "traded")
+# Shorter answers sooner and starts more answers too early; such a start is cheap (the
+# caller's first sound hushes it, their going on takes the turn back and it is answered
+# whole: `end_of_turn.EndOfTurn`), and below this the answer is not ready sooner anyway
+# (`scripts/turns_replay.py --sweep`, docs/turn-taking.md). It adapts to the caller: each
+# time they are heard going on after a pause (in a wait, or just after a turn ended), the
+# wait grows to that pause plus STATEMENT_MARGIN_S, up to the maximum.
+STATEMENT_WAIT_S = 0.5
 STATEMENT_WAIT_MAX_S = 1.2
 STATEMENT_MARGIN_S = 0.35
 # The least a turn of digits or letters being read out waits, whatever this caller's pace.
@@ -91,7 +94,9 @@ def transcript_cue(text: str) -> Cue:
         return "open"
     words = re.findall(r"[a-z0-9']+", stripped.lower())
     last = words[-1] if words else ""
-    if stripped.endswith((",", "-", "—", "...", "…", ":", ";")) or last in _TRAILING:
+    if stripped.endswith((",", "-", "—", "...", "…", ":", ";")):
+        return "unfinished"
+    if last in _TRAILING and not _short_answer(stripped, words):  # "No." is an answer
         return "unfinished"
     if stripped.endswith("?"):
         return "finished"
@@ -100,6 +105,11 @@ def transcript_cue(text: str) -> Cue:
     if stripped.endswith((".", "!")):
         return "finished"
     return "open"
+
+
+def _short_answer(stripped: str, words: list[str]) -> bool:
+    """One or two words that whisper heard as complete ("No.", "Yes, please.")."""
+    return stripped.endswith((".", "!", "?")) and 0 < len(words) <= SHORT_ANSWER_WORDS
 
 
 def reading(text: str) -> bool:
@@ -135,6 +145,7 @@ def evidence_wait(
     pauses: list[float],
     statement_wait_s: float | None,
     unfinished_wait_s: float = UNFINISHED_WAIT_S,
+    unsure_wait_s: float = UNSURE_WAIT_S,
 ) -> tuple[float, Wait]:
     """Seconds of silence (from the end of speech) the turn's words ask to wait, and why.
 
@@ -153,7 +164,7 @@ def evidence_wait(
     if smart_turn_finished:
         return (statement_wait_s, "statement") if statement_wait_s is not None else (0.0, "")
     if cue == "finished":  # smart-turn hears more to come, the words a finished statement
-        return max(statement_wait_s or 0.0, UNSURE_WAIT_S), "statement"
+        return max(statement_wait_s or 0.0, unsure_wait_s), "statement"
     return 0.0, ""
 
 
