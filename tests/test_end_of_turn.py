@@ -288,7 +288,7 @@ def test_going_on_just_after_the_end_rejoins_the_turn_once() -> None:
     s.stop("It hasn't arrived yet.")
     s.wait(3.0)
     s.speak()  # long after that end: a new turn, not the same one going on
-    assert s.of(Rejoin) == [Rejoin()] and s.d.rejoins == 1
+    assert s.of(Rejoin) == [Rejoin()] and s.d.speculations.rejoined == 1
     # and the caller's pause taught the decision to wait longer after a statement
     assert s.d.statement_wait_s == pytest.approx(0.6 + 0.35)
 

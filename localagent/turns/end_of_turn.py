@@ -72,6 +72,7 @@ class SpeculationCounts:
     started: int = 0
     confirmed: int = 0
     withdrawn: int = 0
+    rejoined: int = 0  # turns ended too soon that the caller went on with (`Rejoin`)
 
 
 class EndOfTurn:
@@ -103,7 +104,6 @@ class EndOfTurn:
         self._faint_voice_at = float("-inf")
         self._turn_ended_at = float("-inf")
         self._rejoined_at = float("-inf")  # the end of turn the caller last went on after
-        self.rejoins = 0  # turns taken too early and answered whole
         # this turn
         self._heard: list[str] = []  # its final transcripts so far
         self._pauses: list[float] = []  # the silences inside it so far
@@ -166,7 +166,7 @@ class EndOfTurn:
         if went_on and self._rejoined_at < self._turn_ended_at:
             # the turn was taken too early: it is answered whole once it is over
             self._rejoined_at = self._turn_ended_at
-            self.rejoins += 1
+            self.speculations.rejoined += 1
             actions.append(Rejoin())
         return actions
 
