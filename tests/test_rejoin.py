@@ -80,3 +80,14 @@ async def test_an_answer_started_since_cancels_the_join() -> None:
         frames_to_send=[BotStartedSpeakingFrame(), _user_turn()],
     )
     assert context.get_messages() == [SYSTEM, FIRST, HALF, SECOND] and rejoin.rejoined == 0
+
+
+async def test_going_on_asked_before_the_join_is_told_once() -> None:
+    # the record may ask as the turn ends, before the frame that joins it gets there
+    context = LLMContext(messages=[SYSTEM, FIRST, HALF, SECOND])
+    rejoin = TurnRejoin(context)
+    rejoin.expect()
+    assert rejoin.goes_on(SECOND["content"])
+    await run_test(Pipeline([rejoin]), frames_to_send=[_user_turn()])
+    assert context.get_messages() == [SYSTEM, WHOLE]
+    assert not rejoin.goes_on(SECOND["content"])  # the same words again: a turn of its own

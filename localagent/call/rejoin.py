@@ -71,21 +71,22 @@ class TurnRejoin(FrameProcessor):
         super().__init__(**kwargs)
         self._context = context
         self._pending = False
-        self._joined: str | None = None  # the last turn joined to the one before it
+        self._joined: str | None = None  # a turn joined, its going on not yet asked about
+        self._asked = False  # the pending turn's going on was asked about before its join
         self.rejoined = 0
 
     def expect(self) -> None:
         """The caller went on with the turn just answered (`Rejoin`)."""
-        self._pending = True
+        self._pending, self._asked = True, False
 
     def goes_on(self, text: str) -> bool:
         """Whether the user turn `text`, just ended, goes on with the one before it (it
         was joined to it, or is about to be: this may be asked before the frame that
         joins it gets here)."""
-        if text == self._joined:
-            self._joined = None
-            return True
-        return self._pending
+        going_on = self._pending or text == self._joined
+        self._joined = None
+        self._asked = self._pending
+        return going_on
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
@@ -103,7 +104,7 @@ class TurnRejoin(FrameProcessor):
                 self._pending = False
                 if self._join(self._context):
                     self.rejoined += 1
-                    self._joined = frame.text
+                    self._joined = None if self._asked else frame.text
         await self.push_frame(frame, direction)
 
     @staticmethod
