@@ -119,6 +119,18 @@ async def test_a_pause_between_sentences_keeps_one_turn(
     assert not any(WITHDRAWN in e["text"] for e in turns)
 
 
+async def _recorded_turns(data_dir: Path, timeout: float = 10.0) -> list[dict[str, Any]]:
+    """The newest call's turns once its caller's turn is in the record (written in the
+    background), within a generous deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        records = SessionStore(data_dir / "sessions.sqlite3").list()
+        turns = records[0].turns if records else []
+        if any(e["role"] == "user" for e in turns) or time.monotonic() > deadline:
+            return turns
+        await asyncio.sleep(0.1)
+
+
 async def test_going_on_after_the_turn_was_taken_is_answered_whole(
     turn_app: AppProcess, fake_ollama: ThreadedFakeOllama, data_dir: Path
 ) -> None:
@@ -136,7 +148,6 @@ async def test_going_on_after_the_turn_was_taken_is_answered_whole(
         await caller.wait_for_voice(since=time.monotonic() - 0.3, timeout=20)
         await caller.wait_for_silence(quiet_s=1.0, timeout=30)
     requests = server.requests[asked:]
-    await asyncio.sleep(0.5)
 
     last = requests[-1]
     said = [m for m in last["messages"] if m.get("role") in ("user", "assistant")]
@@ -146,7 +157,7 @@ async def test_going_on_after_the_turn_was_taken_is_answered_whole(
     assert not any("We open at nine" in str(m.get("content")) for m in said), said
     assert ANSWER in _captions(caller)
     # the record keeps the caller's words as one turn: a second part is marked as going on
-    turns = SessionStore(data_dir / "sessions.sqlite3").list()[0].turns  # this call's
+    turns = await _recorded_turns(data_dir)  # this call's
     whole = [e["text"] for e in turns if e["role"] == "user" and not e.get("continues")]
     assert len(whole) == 1 and FIRST[:-1] in whole[0], turns
 
