@@ -51,6 +51,10 @@ _FLAGS: dict[str, dict[str, Any]] = {
     "tts_url": {"metavar": "URL", "help": "Piper's HTTP server (its /synthesize URL)"},
     "llm_model": {"help": "Ollama model (env LOCALAGENT_LLM_MODEL)"},
     "llm_timeout": {"type": float, "help": "seconds Ollama may go silent mid-turn (default 20)"},
+    "llm_thinking": {
+        "choices": ["on", "off"],
+        "help": "let a thinking model reason before it answers (default off)",
+    },
     "whisper_model": {"help": "faster-whisper size name or CTranslate2 model dir"},
     "whisper_device": {"choices": ["auto", "cpu", "cuda"]},
     "whisper_compute_type": {"help": "CTranslate2 compute type (default auto)"},

@@ -215,6 +215,8 @@ class LLMExchange(Event):
     duration: float  # seconds from the request to the end of the reply
     speculative: bool = False  # asked before the turn was judged over (issue 17)
     complete: bool = True  # False: cut short (an interruption, a withdrawn speculation)
+    reasoning: str = ""  # the model's reasoning, never spoken (thinking models)
+    reasoning_s: float | None = None  # seconds from the first token to the end of reasoning
 
 
 @dataclass(frozen=True)

@@ -76,6 +76,12 @@ class Settings(BaseSettings):
         description="Seconds Ollama may go silent (before the first token or mid-answer) "
         "before the turn is given up with a spoken apology.",
     )
+    llm_thinking: bool = Field(
+        False,
+        description="Let a thinking model reason before it answers (qwen3, deepseek-r1, "
+        "gemma4...). Off: each server is asked not to, since reasoning is silence on a call; "
+        "whatever reasoning still comes is never spoken.",
+    )
     tool_call_limit: int = Field(
         3,
         ge=1,

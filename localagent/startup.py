@@ -37,6 +37,7 @@ async def build_state(settings: Settings) -> tuple[AppState, Recorder | None]:
     from localagent.data_dir import SESSIONS_DB, check_data_dir
     from localagent.events import EventBus, RecorderStatus
     from localagent.flows.loader import load_flow
+    from localagent.llm.flow_needs import flow_needs
     from localagent.memory import limit_malloc_arenas
     from localagent.ollama_status import probe_llm
     from localagent.privacy.egress import install_egress_guard, policy_for
@@ -62,15 +63,20 @@ async def build_state(settings: Settings) -> tuple[AppState, Recorder | None]:
     logger.info(f"flow '{flow.name}' loaded from {flow.path}")
     logger.info("loading models...")
     engines = await asyncio.to_thread(load_engines, settings)
-    ollama = await probe_llm(settings)
+    needs = flow_needs(flow.name, flow.flow)
+    ollama = await probe_llm(settings, needs=needs)
     preload: asyncio.Task[None] | None = None
-    if ollama.ok and settings.llm_url is not None:
+    if ollama.refuses_calls:
+        logger.error(f"{ollama.problem} Fix: {ollama.fix}")
+    elif ollama.ok and settings.llm_url is not None:
         logger.info(f"the LLM server at {settings.llm_url} has {settings.llm_model}")
     elif ollama.ok:
         logger.info(f"Ollama {ollama.version} at {settings.ollama_host} has {settings.llm_model}")
         preload = asyncio.create_task(_load_llm(settings), name="ollama-load")
     else:
         logger.warning(f"{ollama.problem} fix: {ollama.fix}")
+    for note in ollama.notes:
+        logger.warning(f"LLM: {note}")
     journal = TavusJournal(settings.data_dir / "tavus-conversations.json")
     key = settings.tavus_api_key.get_secret_value() if settings.tavus_api_key else None
     await end_orphaned_conversations(journal, key)
@@ -96,7 +102,9 @@ async def build_state(settings: Settings) -> tuple[AppState, Recorder | None]:
         journal=journal,
         bus=bus,
         portraits=portraits,
+        needs=needs,
     )
+    runtime.probed(ollama.capabilities)
     token = new_token() if settings.require_token or not loopback else None
     state = AppState(runtime=runtime, ollama=ollama, token=token, recorder=recorder, tls=tls)
     if preload is not None:

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from localagent.models.hardware import detect, recommend
 from localagent.settings import Settings
 from localagent.testing.cli import free_port, run_cli
 from localagent.testing.fake_ollama import ThreadedFakeOllama
@@ -76,7 +77,8 @@ def test_doctor_names_each_problem_and_its_fix(tavus: ThreadedMockTavus, tmp_pat
         code, checks = doctor(env, tmp_path)
     assert code == 1
     assert checks["tool calling"]["status"] == "error"
-    assert "ollama pull llama3.2:3b" in checks["tool calling"]["fix"]
+    suggested = recommend(detect()).llm  # no installed model takes tools: this machine's pick
+    assert f"ollama pull {suggested}" in checks["tool calling"]["fix"]
     assert checks["whisper model"]["status"] == "error"
     assert "medium.en" in checks["whisper model"]["detail"]
     assert checks["port"]["status"] == "error" and "already in use" in checks["port"]["detail"]

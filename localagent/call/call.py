@@ -310,7 +310,8 @@ class Call:
             parts.video_out.attach()
             logger.info(f"session {self.id}: browser connected ({avatar.live} avatar)")
             await worker.queue_frames([avatar_message()])
-            status = await probe_llm(settings)
+            status = await probe_llm(settings, needs=self.runtime.needs)
+            self.runtime.probed(status.capabilities)
             initial = flow.flow.initial_node
             if not status.ok:
                 logger.warning(f"session {self.id}: {status.problem} fix: {status.fix}")
@@ -330,7 +331,7 @@ class Call:
             logger.warning(f"session {self.id}: {service} failed: {error}")
             apology = APOLOGIES.get(service, "")
             if service == "LLM":
-                status = await probe_llm(settings)
+                status = await probe_llm(settings, needs=self.runtime.needs)
                 if not status.ok:  # the full notice once a call, then the short one
                     again = status.spoken in notices
                     apology = status.spoken_again if again else status.spoken
@@ -345,12 +346,23 @@ class Call:
 
         parts.tool_guard.on_loop = on_tool_loop
 
+        async def on_withheld(text: str) -> None:
+            await report_fault(
+                "tools",
+                "the model wrote a tool call as text that matches no function offered here "
+                f"(withheld, not spoken): {text}",
+            )
+
+        parts.llm.on_withheld = on_withheld
+
         @worker.event_handler("on_pipeline_error")
         async def on_error(_worker: object, frame: ErrorFrame) -> None:
             service = parts.services.get(id(frame.processor), str(frame.processor))
             await report_fault(service, frame.error)
 
         async def on_empty_reply() -> None:
+            if parts.llm.habits.last_withheld:
+                return  # a tool call written as text matched nothing: told as a tool fault
             await report_fault(
                 "LLM",
                 "the answer had no text and no tool call (not an event stream, empty, or "

@@ -22,6 +22,8 @@ from pipecat.frames.frames import (
     LLMContextFrame,
     LLMFullResponseEndFrame,
     LLMTextFrame,
+    LLMThoughtEndFrame,
+    LLMThoughtTextFrame,
     MetricsFrame,
 )
 from pipecat.metrics.metrics import LLMUsageMetricsData, TTFBMetricsData
@@ -55,6 +57,9 @@ class _Open:
     tokens_in: int | None = None
     tokens_out: int | None = None
     ttfb: float | None = None
+    reasoning: str = ""
+    thought_from: float | None = None  # when the first reasoning came
+    thought_until: float | None = None  # when the last reasoning ended
 
 
 class LLMExchangeObserver(BaseObserver):
@@ -101,6 +106,12 @@ class LLMExchangeObserver(BaseObserver):
             self._finish(complete=False)
         elif data.source is not self._llm:
             return
+        elif isinstance(frame, LLMThoughtTextFrame):
+            self._open.reasoning += frame.text
+            if self._open.thought_from is None:
+                self._open.thought_from = time.monotonic()
+        elif isinstance(frame, LLMThoughtEndFrame):
+            self._open.thought_until = time.monotonic()
         elif isinstance(frame, LLMTextFrame):
             self._open.reply += frame.text
         elif isinstance(frame, FunctionCallsStartedFrame):
@@ -139,5 +150,15 @@ class LLMExchangeObserver(BaseObserver):
                 duration=time.monotonic() - open_.started,
                 speculative=open_.speculative,
                 complete=complete,
+                reasoning=open_.reasoning,
+                reasoning_s=_span(open_.started, open_.ttfb, open_.thought_until),
             )
         )
+
+
+def _span(started: float, ttfb: float | None, until: float | None) -> float | None:
+    """Reasoning's cost: from the first token (when the server started answering) until
+    the reasoning ended."""
+    if until is None:
+        return None
+    return max(0.0, until - started - (ttfb or 0.0))

@@ -30,9 +30,10 @@ from localagent.call.bot_mute import BotMute
 from localagent.call.early_stt import EarlyWhisperSTTService, create_early_stt
 from localagent.call.latency import create_latency_observer
 from localagent.call.llm_exchanges import LLMExchangeObserver
+from localagent.call.llm_service import CallLLM, create_llm
 from localagent.call.rejoin import TurnRejoin
 from localagent.call.service_metrics import ServiceMetricsObserver
-from localagent.call.services import create_llm, create_tts, create_vad
+from localagent.call.services import create_tts, create_vad
 from localagent.call.speculation import SpeculationTap, SpeculativeHold
 from localagent.call.spoken_words import SpokenWords
 from localagent.call.tool_guard import ToolLoopGuard
@@ -62,7 +63,7 @@ class CallPipeline:
     aggregators: LLMContextAggregatorPair
     avatar: AvatarStage
     video_out: AvatarVideoOut
-    llm: FrameProcessor
+    llm: CallLLM
     tool_guard: ToolLoopGuard
     bot_mute: BotMute
     services: dict[int, str]  # id(processor) -> "LLM" | "STT" | "TTS", for error reports
@@ -93,7 +94,8 @@ def build_pipeline(
     face = runtime.portraits.face(settings.avatar_width, settings.avatar_height)
     avatar = create_avatar_stage(settings, http, runtime.journal, spoken_words, face)
     vad = create_vad(engines)
-    llm, stt = create_llm(settings), create_early_stt(engines, settings, vad)
+    llm = create_llm(settings, runtime.model)
+    stt = create_early_stt(engines, settings, vad)
     hold = SpeculativeHold()  # a speculative answer, spoken, until its turn is over
     tts = create_tts(engines, spoken_words, hold, settings=settings, http=http)
     video_out = AvatarVideoOut(connection)

@@ -18,19 +18,16 @@ from pipecat.audio.vad.silero import SileroOnnxModel, SileroVADAnalyzer
 from pipecat.audio.vad.vad_analyzer import VADAnalyzer, VADParams, VADState
 from pipecat.frames.frames import EagerEndOfTurnCancelFrame, ErrorFrame, Frame, InterruptionFrame
 from pipecat.processors.frame_processor import FrameDirection
-from pipecat.services.ollama.llm import OLLamaLLMService
-from pipecat.services.openai.llm import OpenAILLMService
 from pipecat.services.openai.stt import OpenAISTTService
 from pipecat.services.piper.tts import PiperHttpTTSService, PiperTTSService
 from pipecat.services.stt_service import STTService
 from pipecat.services.tts_service import TTSService
 from pipecat.services.whisper.stt import WhisperSTTService
 from pipecat.transcriptions.language import Language
-from pipecat.turns.speculation_gate import SpeculationGate
 
 from localagent.avatar.visemes import viseme_track
 from localagent.call.lead_in import trim_lead_in
-from localagent.call.speculation import LLMPassGate, SpeculativeHold
+from localagent.call.speculation import SpeculativeHold
 from localagent.call.spoken_words import SpokenWords, word_ends
 from localagent.settings import Settings
 
@@ -38,11 +35,9 @@ if TYPE_CHECKING:
     from localagent.call.engines import Engines
 
 __all__ = [
-    "BoundedOllamaLLMService",
     "SharedPiperTTSService",
     "SharedWhisperSTTService",
     "SharedSileroVAD",
-    "create_llm",
     "create_stt",
     "create_tts",
     "create_vad",
@@ -304,49 +299,3 @@ def create_tts(
             ),
         )
     return SharedPiperTTSService(engines=engines, spoken_words=spoken_words, hold=hold)
-
-
-class _Bounded:
-    """An OpenAI-compatible LLM service whose requests give up when the server goes silent.
-
-    The OpenAI client pipecat builds waits up to ten minutes and retries twice, so a server
-    that stalls mid-answer would hold the turn for half an hour. Here a silence of
-    `timeout_s` (before the first token or between two chunks) fails the request at once;
-    pipecat reports it as an error and the session apologises.
-    """
-
-    _speculation_gate: SpeculationGate
-
-    def __init__(self, *, timeout_s: float, **kwargs: Any) -> None:
-        self._timeout_s = timeout_s  # create_client runs inside super().__init__
-        super().__init__(**kwargs)
-        # A speculative answer is held after the TTS (SpeculativeHold), so it is spoken
-        # while its turn is being decided; the LLM's own gate only keeps track.
-        self._speculation_gate = LLMPassGate(name=f"{self}::SpeculationGate")
-
-    def create_client(self, *args: Any, **kwargs: Any) -> Any:
-        client = super().create_client(*args, **kwargs)  # type: ignore[misc]
-        return client.with_options(timeout=self._timeout_s, max_retries=0)
-
-
-class BoundedOllamaLLMService(_Bounded, OLLamaLLMService):
-    """Ollama, bounded."""
-
-
-class BoundedOpenAILLMService(_Bounded, OpenAILLMService):
-    """Any OpenAI-compatible server (vLLM, llama.cpp's server), bounded (--llm-url)."""
-
-
-def create_llm(settings: Settings) -> OpenAILLMService:
-    if settings.llm_url is not None:
-        return BoundedOpenAILLMService(
-            timeout_s=settings.llm_timeout,
-            base_url=settings.llm_url,
-            api_key="localagent",  # servers without keys ignore it; one with --api-key: ours
-            settings=OpenAILLMService.Settings(model=settings.llm_model),
-        )
-    return BoundedOllamaLLMService(
-        timeout_s=settings.llm_timeout,
-        base_url=settings.ollama_host.rstrip("/") + "/v1",
-        settings=OLLamaLLMService.Settings(model=settings.llm_model),
-    )

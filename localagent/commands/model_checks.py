@@ -4,11 +4,17 @@ server at a URL."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import aiohttp
 
 from localagent.commands.check import Check, Status
 from localagent.errors import LocalAgentError
 from localagent.settings import Settings
+
+if TYPE_CHECKING:
+    from localagent.llm.capabilities import ModelCapabilities
+    from localagent.llm.flow_needs import FlowNeeds
 
 __all__ = [
     "check_cuda",
@@ -114,12 +120,13 @@ async def check_model_servers(settings: Settings) -> list[Check]:
 
     checks = []
     if settings.llm_url is not None:
-        status = await probe_openai_server(settings.llm_url, settings.llm_model, 3.0)
-        checks.append(
-            Check("LLM server", "ok", f"{settings.llm_model} at {settings.llm_url}")
-            if status.ok
-            else Check("LLM server", "error", status.problem, status.fix)
-        )
+        needs = _flow_needs(settings)
+        status = await probe_openai_server(settings.llm_url, settings.llm_model, 3.0, needs)
+        if status.ok:
+            checks.append(Check("LLM server", "ok", f"{settings.llm_model} at {settings.llm_url}"))
+            checks += _model_checks(settings, status.capabilities, needs)
+        else:
+            checks.append(Check("LLM server", "error", status.problem, status.fix))
     for name, url, probe, fix in (
         (
             "STT server",
@@ -155,6 +162,57 @@ async def check_model_servers(settings: Settings) -> list[Check]:
     return checks
 
 
+def _flow_needs(settings: Settings) -> FlowNeeds | None:
+    """What the configured flow asks of the model; None if it does not load (the flow
+    check says why)."""
+    from localagent.flows.loader import load_flow
+    from localagent.llm.flow_needs import flow_needs
+
+    try:
+        loaded = load_flow(settings.flow, settings.flows_dir)
+    except LocalAgentError:
+        return None
+    return flow_needs(loaded.name, loaded.flow)
+
+
+def _model_checks(
+    settings: Settings, capabilities: ModelCapabilities | None, needs: FlowNeeds | None
+) -> list[Check]:
+    """Thinking and the context window, against what the flow needs."""
+    from localagent.llm.context_budget import WARN_FRACTION
+
+    model, checks = settings.llm_model, []
+    if capabilities is not None and capabilities.thinking:
+        checks.append(
+            Check(
+                "thinking",
+                "info",
+                f"{model} thinks before it answers; "
+                + (
+                    "--llm-thinking on lets it (each turn waits for its reasoning)"
+                    if settings.llm_thinking
+                    else "localagent asks it not to (--llm-thinking on to let it)"
+                ),
+            )
+        )
+    window = capabilities.context_tokens if capabilities else None
+    if needs is None or not window:
+        return checks
+    tokens = needs.largest.tokens
+    share = f"{tokens} tokens, {round(100 * tokens / window)}% of {window}"
+    where = f"the flow's largest request (node {needs.largest.node}) is about {share}"
+    source = f" ({capabilities.context_source})" if capabilities else ""
+    if tokens <= WARN_FRACTION * window:
+        checks.append(Check("context window", "ok", where + source))
+    else:
+        from localagent.llm.context_budget import budget_warning
+
+        warning = budget_warning(tokens, window, model, settings.llm_url is None)
+        problem, _, fix = warning.partition(" Fix: ")
+        checks.append(Check("context window", "warn", problem + source, fix))
+    return checks
+
+
 async def check_ollama(settings: Settings) -> list[Check]:
     from localagent.ollama_status import probe_ollama
 
@@ -162,8 +220,9 @@ async def check_ollama(settings: Settings) -> list[Check]:
         return [Check("Ollama", "skip", f"the LLM runs at {settings.llm_url} (--llm-url)")]
 
     host, model = settings.ollama_host.rstrip("/"), settings.llm_model
-    status = await probe_ollama(host, model, timeout_s=3.0)
-    if not status.ok:
+    needs = _flow_needs(settings)
+    status = await probe_ollama(host, model, timeout_s=3.0, needs=needs)
+    if not status.ok and not status.refuses_calls:
         if not status.version:
             return [Check("Ollama", "error", status.problem, status.fix)]
         return [
@@ -174,28 +233,15 @@ async def check_ollama(settings: Settings) -> list[Check]:
         Check("Ollama", "ok", f"{status.version} at {host}"),
         Check("LLM model", "ok", f"{model} is pulled"),
     ]
-    try:
-        async with (
-            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http,
-            http.post(f"{host}/api/show", json={"model": model}) as resp,
-        ):
-            resp.raise_for_status()
-            capabilities = (await resp.json()).get("capabilities")
-    except (aiohttp.ClientError, TimeoutError, ValueError) as e:
-        checks.append(Check("tool calling", "warn", f"could not ask Ollama ({e})"))
-        return checks
-    if capabilities is None:
+    capabilities = status.capabilities
+    if capabilities is None or capabilities.tools is None:
         checks.append(Check("tool calling", "warn", "this Ollama does not report capabilities"))
-    elif "tools" in capabilities:
+    elif capabilities.tools:
         checks.append(Check("tool calling", "ok", f"{model} supports tools"))
+    elif status.refuses_calls:
+        checks.append(Check("tool calling", "error", status.problem, status.fix))
     else:
         checks.append(
-            Check(
-                "tool calling",
-                "error",
-                f"{model} does not support tools, which flows need",
-                "use a tool-capable model, e.g. ollama pull llama3.2:3b and "
-                "LOCALAGENT_LLM_MODEL=llama3.2:3b",
-            )
+            Check("tool calling", "info", f"{model} takes no tools; the flow offers none")
         )
-    return checks
+    return checks + _model_checks(settings, capabilities, needs)

@@ -1,8 +1,10 @@
 """An Ollama-compatible HTTP server with scripted replies, tool calls included.
 
 It speaks the parts of Ollama's API localagent uses: the OpenAI-compatible
-`/v1/chat/completions` (streamed as server-sent events), `/api/tags`, `/api/version` and
-`/api/show`. Every chat request is recorded so tests can assert what reached the LLM.
+`/v1/chat/completions` (streamed as server-sent events), `/api/tags`, `/api/version`,
+`/api/show` and `/api/ps`. Every chat request is recorded so tests can assert what reached
+the LLM. A model may be given a `ModelProfile` (`model_profiles.py`): the wire habits of a
+real family (reasoning, no tools, a small window, tool calls written as text).
 
 Run it by hand: `python -m localagent.testing.fake_ollama --port 11434`.
 """
@@ -13,8 +15,10 @@ import argparse
 import asyncio
 import contextlib
 import json
+import re
 import time
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -22,6 +26,7 @@ from aiohttp import web
 
 from localagent.testing.in_thread import InThread
 from localagent.testing.loopback import LoopbackServer
+from localagent.testing.model_profiles import PROFILES, REASONING_TEXT, ModelProfile
 
 __all__ = ["FakeOllama", "Reply", "ThreadedFakeOllama", "ToolCall"]
 
@@ -82,10 +87,13 @@ class FakeOllama(LoopbackServer):
         tokens_per_s: float = 0.0,
         default_reply: str | None = None,
         tools: bool = True,
+        profiles: Mapping[str, ModelProfile] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
         self.models = models
+        # model -> its habits; a model without one is a plain tool-calling model
+        self.profiles: dict[str, ModelProfile] = dict(profiles or {})
         self.replies: deque[Reply] = deque(replies or [])
         # (words, reply): a request whose last user message holds the words gets the reply,
         # before any scripted one; for tests whose requests may come in either order
@@ -99,6 +107,9 @@ class FakeOllama(LoopbackServer):
         # caller can be timed against without instrumenting the pipeline.
         self.request_times: list[float] = []
         self.loads: list[str] = []  # models asked to load via /api/generate
+        self.loaded: set[str] = set()  # what /api/ps lists
+        self.reasoned: list[float] = []  # seconds of reasoning streamed, per answer
+        self.truncated: list[int] = []  # prompts longer than the window (tokens), cut
         self.hangups = 0  # streamed answers the client hung up on
         self.request_event = asyncio.Event()
         self.released = asyncio.Event()  # set at stop: ends stalled streams
@@ -115,6 +126,7 @@ class FakeOllama(LoopbackServer):
         app.router.add_get("/v1/models", self._openai_models)
         app.router.add_get("/api/version", self._version)
         app.router.add_post("/api/show", self._show)
+        app.router.add_get("/api/ps", self._ps)
         app.router.add_post("/api/generate", self._generate)
         return app
 
@@ -127,6 +139,9 @@ class FakeOllama(LoopbackServer):
     def user_texts(self) -> list[str]:
         """The last user message of every chat request received, in order."""
         return [_last_user_text(r.get("messages", [])) for r in self.requests]
+
+    def profile(self, model: str) -> ModelProfile:
+        return self.profiles.get(model) or ModelProfile("llama", tools=self.tools)
 
     def _next_reply(self, request: dict[str, Any]) -> Reply:
         # A scripted tool call is given again to the same conversation asked again at once,
@@ -168,7 +183,21 @@ class FakeOllama(LoopbackServer):
             )
         self.requests.append(body)
         self.request_event.set()
-        reply = self._next_reply(body)
+        profile = self.profile(model)
+        self.loaded.add(model)
+        if body.get("tools") and not profile.tools:
+            message = f"registry.ollama.ai/library/{model} does not support tools"
+            return web.json_response(
+                {"error": {"message": message, "type": "api_error", "param": None, "code": None}},
+                status=400,
+            )
+        if (prompt := _prompt_tokens(body)) > profile.window:
+            self.truncated.append(prompt)  # Ollama drops the prompt's start, silently
+        reply = _eager(body) if profile.calls_tools_always else None
+        reply = reply or self._next_reply(body)
+        thinks = profile.thinks and not _thinking_off(body, profile)
+        if profile.tool_style != "native" and reply.tool_calls:
+            reply = Reply(_written(reply.tool_calls, profile.tool_style))
         if reply.fault == "error":
             return web.json_response({"error": {"message": "scripted server error"}}, status=500)
         if reply.fault == "html":
@@ -198,6 +227,10 @@ class FakeOllama(LoopbackServer):
             if self.ttft_s:
                 await asyncio.sleep(self.ttft_s)
             await send({"role": "assistant", "content": ""})
+            if thinks:
+                await self._reason(send, profile, reply)
+                if profile.reasoning == "answer_in_reasoning":
+                    reply = Reply(tool_calls=reply.tool_calls)
             for sent, token in enumerate(_tokens(reply.text)):
                 if reply.fault is not None and sent == reply.fault_after:
                     return await self._fail(request, response, reply.fault)
@@ -243,6 +276,25 @@ class FakeOllama(LoopbackServer):
             self.hangups += 1
         return response
 
+    async def _reason(self, send: Any, profile: ModelProfile, reply: Reply) -> None:
+        """Stream a reasoning trace the way the profile's family does, over `thinks_s`."""
+        started = time.monotonic()
+        tokens = _tokens(REASONING_TEXT)
+        if profile.reasoning == "answer_in_reasoning" and reply.text:
+            tokens += _tokens("\n\n" + reply.text)
+        pause = profile.thinks_s / max(1, len(tokens))
+        field_name = {"reasoning_content": "reasoning_content", "inline": "content"}.get(
+            profile.reasoning, "reasoning"
+        )
+        if profile.reasoning == "inline":
+            await send({"content": "<think>\n"})
+        for token in tokens:
+            await send({field_name: token} if field_name != "content" else {"content": token})
+            await asyncio.sleep(pause)
+        if profile.reasoning == "inline":
+            await send({"content": "\n</think>\n\n"})
+        self.reasoned.append(time.monotonic() - started)
+
     async def _fail(
         self, request: web.Request, response: web.StreamResponse, fault: str
     ) -> web.StreamResponse:
@@ -257,6 +309,7 @@ class FakeOllama(LoopbackServer):
         """Only the empty-prompt form, which Ollama uses to load a model into memory."""
         body = await request.json()
         self.loads.append(str(body.get("model")))
+        self.loaded.add(str(body.get("model")))
         if body.get("model") not in self.models:
             return web.json_response(
                 {"error": f'model "{body.get("model")}" not found'}, status=404
@@ -306,12 +359,71 @@ class FakeOllama(LoopbackServer):
         name = body.get("model") or body.get("name")
         if name not in self.models:
             return web.json_response({"error": f"model '{name}' not found"}, status=404)
+        profile = self.profile(name)
+        capabilities = ["completion"]
+        capabilities += ["tools"] if profile.tools else []
+        capabilities += ["thinking"] if profile.thinks else []
+        parameters = f"num_ctx {profile.num_ctx}" if profile.num_ctx else ""
         return web.json_response(
             {
-                "details": {"family": "fake"},
-                "capabilities": ["completion", "tools"] if self.tools else ["completion"],
+                "details": {"family": profile.family},
+                "capabilities": capabilities,
+                "model_info": {f"{profile.family}.context_length": profile.trained_context},
+                "parameters": parameters,
             }
         )
+
+    async def _ps(self, request: web.Request) -> web.Response:
+        """The loaded models and the window each runs with (Ollama since 0.10)."""
+        listed = [
+            {"name": m, "model": m, "context_length": self.profile(m).window}
+            for m in sorted(self.loaded)
+        ]
+        return web.json_response({"models": listed})
+
+
+def _prompt_tokens(body: dict[str, Any]) -> int:
+    """The prompt's tokens, counted as a word-piece tokenizer would, roughly: words and
+    punctuation, the tool schemas included (Ollama renders them into the prompt)."""
+    text = " ".join(str(m.get("content") or "") for m in body.get("messages", []))
+    text += json.dumps(body.get("tools") or [])
+    return len(re.findall(r"\w+|[^\w\s]", text)) + 4 * len(body.get("messages", []))
+
+
+def _thinking_off(body: dict[str, Any], profile: ModelProfile) -> bool:
+    """Whether the request carries one of the switches this profile obeys."""
+    asked = set()
+    if body.get("reasoning_effort") == "none":
+        asked.add("reasoning_effort")
+    if (body.get("chat_template_kwargs") or {}).get("enable_thinking") is False:
+        asked.add("chat_template_kwargs")
+    if any("/no_think" in str(m.get("content") or "") for m in body.get("messages", [])):
+        asked.add("no_think")
+    return bool(asked & set(profile.off_switches))
+
+
+def _eager(body: dict[str, Any]) -> Reply | None:
+    """A tool call for the caller's every turn: the first offered function, its required
+    arguments filled with what the caller said."""
+    messages, tools = body.get("messages") or [], body.get("tools") or []
+    if not tools or not messages or messages[-1].get("role") != "user":
+        return None
+    function = tools[0].get("function", {})
+    required = (function.get("parameters") or {}).get("required") or []
+    heard = _last_user_text(messages)
+    return Reply(tool_calls=(ToolCall(function.get("name", ""), dict.fromkeys(required, heard)),))
+
+
+def _written(calls: tuple[ToolCall, ...], style: str) -> str:
+    """Tool calls as a model writes them in its answer's text."""
+    if style == "json":  # Llama 3.x's JSON format
+        return "; ".join(json.dumps({"name": c.name, "parameters": c.arguments}) for c in calls)
+    objects = [json.dumps({"name": c.name, "arguments": c.arguments}) for c in calls]
+    if style == "fenced":
+        return "```json\n" + "\n".join(objects) + "\n```"
+    if style == "hermes":
+        return "\n".join(f"<tool_call>\n{o}\n</tool_call>" for o in objects)
+    return "[TOOL_CALLS][" + ", ".join(objects) + "]"  # mistral
 
 
 def _usage(body: dict[str, Any], sent_tokens: int) -> dict[str, int]:
@@ -331,8 +443,10 @@ def _tokens(text: str) -> list[str]:
 
 
 async def _serve(args: argparse.Namespace) -> None:
+    profiles = {m: PROFILES[args.profile] for m in args.model} if args.profile else None
     server = FakeOllama(
         models=tuple(args.model),
+        profiles=profiles,
         ttft_s=args.ttft,
         tokens_per_s=args.tokens_per_s,
         host=args.host,
@@ -353,6 +467,7 @@ def main() -> None:
     parser.add_argument("--model", action="append", default=None)
     parser.add_argument("--ttft", type=float, default=0.0, help="seconds to first token")
     parser.add_argument("--tokens-per-s", type=float, default=0.0, help="0 = as fast as possible")
+    parser.add_argument("--profile", choices=sorted(PROFILES), help="a real family's habits")
     args = parser.parse_args()
     args.model = args.model or ["llama3.2:3b"]
     with contextlib.suppress(KeyboardInterrupt):

@@ -72,6 +72,10 @@ def describe_exchange(row: _Row) -> Text:
         if m.get("tool_call_id"):
             text.append(f" (for {m['tool_call_id']})", style="dim")
         text.append("\n")
+    if e.reasoning:
+        spent = f", {e.reasoning_s:.1f} s" if e.reasoning_s is not None else ""
+        text.append(f"── reasoning (not spoken{spent}) ──\n", style="dim")
+        text.append(e.reasoning.strip() + "\n", style="italic dim")
     text.append("── reply ──\n", style="dim")
     text.append(e.reply or "(no text)", style="green" if e.reply else "dim")
     if row.spoken_in_part:
@@ -200,6 +204,13 @@ class LLMPanel(Vertical):
             f"{len(self.rows)} inferences · tokens {tokens_in} in, {tokens_out} out · "
             f"{calls} tool calls ({refused} refused)"
         )
+        reasoned = [r.exchange.reasoning_s for r in self.rows if r.exchange.reasoning_s]
+        if reasoned:
+            text.append(
+                f"  the model thinks before it speaks: {sum(reasoned) / len(reasoned):.1f} s "
+                f"a turn ({len(reasoned)} of {len(self.rows)} answers)",
+                style="yellow",
+            )
         if self.since_caller >= LOOP_WARNING_AT:
             text.append(
                 f"  ⚠ {self.since_caller} LLM calls since the caller last spoke: a tool loop?",

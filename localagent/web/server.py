@@ -102,6 +102,19 @@ async def _replace_calls_from(tab: str, calls: CallRegistry) -> None:
             await call.hang_up("replaced by a new call from the same page", wait=False)
 
 
+async def _check_llm_can_call(state: AppState) -> None:
+    """Refuse a call that cannot work (a flow with tools, a model without), with the fix,
+    rather than start one where every turn is an apology. Asked again only when the last
+    word (start-up, the watch, the page's poll) was a refusal."""
+    if state.ollama is None or not state.ollama.refuses_calls:
+        return
+    status = await probe_llm(state.settings, timeout_s=1.5, needs=state.runtime.needs)
+    state.ollama = status
+    state.runtime.probed(status.capabilities)
+    if status.refuses_calls:
+        raise HTTPException(503, f"{status.problem} Fix: {status.fix}")
+
+
 async def _renegotiated(_connection: object) -> None:
     """An offer for a peer connection that already has its call: nothing to start."""
 
@@ -116,6 +129,7 @@ def create_app(state: AppState) -> FastAPI:
 
         def changed(status: OllamaStatus) -> None:
             state.ollama = status
+            state.runtime.probed(status.capabilities)
 
         watch = asyncio.create_task(
             watch_ollama(
@@ -125,6 +139,7 @@ def create_app(state: AppState) -> FastAPI:
                 state.ollama,
                 on_change=changed,
                 settings=s,
+                needs=state.runtime.needs,
             ),
             name="ollama-watch",
         )
@@ -167,6 +182,7 @@ def create_app(state: AppState) -> FastAPI:
         existing = body.pc_id is not None and state.calls.by_pc_id(body.pc_id) is not None
         call: Call | None = None
         if not existing:
+            await _check_llm_can_call(state)
             tab = _tab_of(body.request_data)
             if tab is not None:
                 await _replace_calls_from(tab, state.calls)
@@ -260,7 +276,9 @@ def create_app(state: AppState) -> FastAPI:
     @app.get("/api/status")
     async def status() -> dict[str, Any]:
         s, engines = state.settings, state.runtime.engines
-        state.ollama = await probe_llm(s, timeout_s=1.5)
+        state.ollama = await probe_llm(s, timeout_s=1.5, needs=state.runtime.needs)
+        state.runtime.probed(state.ollama.capabilities)
+        capabilities = state.ollama.capabilities
         return {
             "flow": state.runtime.flow.name,
             "avatar": avatar_kind(s),
@@ -273,6 +291,9 @@ def create_app(state: AppState) -> FastAPI:
                 "server": s.llm_url,  # an OpenAI-compatible server instead of Ollama
                 "problem": state.ollama.problem,
                 "fix": state.ollama.fix,
+                "refuses_calls": state.ollama.refuses_calls,  # no call can work: say why
+                "capabilities": dataclasses.asdict(capabilities) if capabilities else None,
+                "notes": list(state.ollama.notes),
             },
             "stt": engines.describe_stt(),
             # How often the short window's result was not trusted; a count that grows with

@@ -238,6 +238,15 @@ async function refreshStatus() {
   }
 }
 
+async function llmRefusal() {
+  try {
+    const status = await (await fetch("/api/status")).json();
+    return status.ollama?.refuses_calls ? status.ollama : null;
+  } catch {
+    return null;
+  }
+}
+
 function scheduleReconnect() {
   if (!wanted || retryTimer) return;
   retries += 1;
@@ -346,7 +355,15 @@ async function connect() {
       scheduleReconnect();
     } else {
       setWanted(false);
-      showBanner("Could not connect to localagent.", "check the terminal running localagent", "error", null, String(err?.message || err));
+      // A call the server refuses because it cannot work (a model without the tools the
+      // flow needs) says why, with the fix, rather than "could not connect".
+      const llm = await llmRefusal();
+      if (llm) {
+        banner.dataset.source = "status";
+        showBanner(llm.problem, llm.fix);
+      } else {
+        showBanner("Could not connect to localagent.", "check the terminal running localagent", "error", null, String(err?.message || err));
+      }
     }
     connectBtn.textContent = wanted ? "Cancel" : "Connect";
     connectBtn.disabled = false;
