@@ -36,8 +36,8 @@ from pipecat.transports.smallwebrtc.transport import SmallWebRTCTransport
 from pipecat.workers.runner import WorkerRunner
 
 from localagent.call.engines import Engines, load_engines
-from localagent.call.pipeline import AUDIO_IN_RATE, AUDIO_OUT_RATE
 from localagent.call.llm_service import create_llm
+from localagent.call.pipeline import AUDIO_IN_RATE, AUDIO_OUT_RATE
 from localagent.call.services import create_stt, create_tts
 from localagent.call.turns import turn_strategies
 from localagent.settings import Settings

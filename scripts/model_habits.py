@@ -13,9 +13,11 @@ Per case it prints:
   in every case, so more is reasoning or JSON read aloud, or an apology);
 - junk turns: the record's assistant turns holding reasoning or tool-call text;
 - tools: the flow functions that ran; apologies: the spoken fault notices;
-- cut prompts: requests longer than the model's window (Ollama drops their start).
+- max prompt, cut prompts: the longest request in tokens (as the test server counts them),
+  and the requests longer than the model's window (Ollama drops their start).
 
-A benchmark, not a test. `--cases` picks some; `--json` writes the rows.
+A benchmark, not a test. `--cases` picks some; `--json` writes the rows. A first call,
+not reported, warms the caches (the first call of a run is slower).
 
     python scripts/model_habits.py [--cases plain qwen3 ...] [--turns 3] [--json out.json]
 """
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import statistics
 import sys
@@ -63,6 +66,7 @@ class Case:
     server: str = "ollama"  # or "openai": the app is pointed at the server's /v1 (--llm-url)
     tools: bool = False  # the replies call the helpdesk's functions (else one sentence)
     turns: int = 0  # 0: --turns
+    window: int | None = None  # a context window of this many tokens instead of the profile's
 
 
 CASES = {
@@ -81,11 +85,20 @@ CASES = {
         Case("gemma4", "gemma4", "gemma4:e4b", "answer in reasoning; honours reasoning_effort"),
         Case("gemma4-old", "gemma4-old-ollama", "gemma4:e4b", "answer in reasoning; ignores"),
         Case("gemma3", "gemma3", "gemma3:4b", "no tools (400)"),
+        Case("native-tools", "llama3.2", "llama3.2:3b", "native tool calls", tools=True),
         Case("json-tools", "llama3.2-json", "llama3.2:3b", "tool calls as JSON text", tools=True),
         Case("hermes-tools", "qwen2.5-hermes", "qwen2.5:3b", "<tool_call> tags", tools=True),
         Case("fenced-tools", "phi4-mini-fenced", "phi4-mini", "```json fenced", tools=True),
         Case("eager-tools", "llama3.2-eager", "llama3.2:3b", "calls a tool every turn"),
-        Case("2k-window", "llama3.2-2k", "llama3.2:3b", "num_ctx 2048, long call", turns=6),
+        Case(
+            "small-window",
+            "llama3.2",
+            "llama3.2:3b",
+            "num_ctx 1024, a tool call a turn, 10 turns",
+            tools=True,
+            turns=10,
+            window=1024,
+        ),
     )
 }
 
@@ -105,6 +118,8 @@ def _replies(case: Case, turns: int) -> list[Reply]:
 async def _run_case(case: Case, turns: int, ttft: float) -> dict[str, Any]:
     turns = case.turns or turns
     profile = PROFILES[case.profile]
+    if case.window is not None:
+        profile = dataclasses.replace(profile, num_ctx=case.window)
     lines = [synthesize(text) for text in (LINES * 2)[:turns]]
     row: dict[str, Any] = {"case": case.name, "habit": case.what}
     with (
@@ -154,6 +169,7 @@ async def _run_case(case: Case, turns: int, ttft: float) -> dict[str, Any]:
             row["spoken s/turn"] = round(statistics.mean(spoken), 1) if spoken else None
             row["trimmed"] = sum("left out" in line for line in app.lines)
         row["cut prompts"] = len(ollama.server.truncated)
+        row["max prompt"] = max(ollama.server.prompt_tokens, default=0)
         row["reasoned s"] = round(sum(ollama.server.reasoned), 1)
         # the app has stopped: its recorder wrote the whole call
         return row | _from_record(SessionStore(Path(data) / "sessions.sqlite3").list())
@@ -180,6 +196,7 @@ COLUMNS = (
     "junk turns",
     "tools",
     "apologies",
+    "max prompt",
     "cut prompts",
     "trimmed",
     "reasoned s",
@@ -201,8 +218,13 @@ async def main() -> int:
     parser.add_argument("--turns", type=int, default=3)
     parser.add_argument("--ttft", type=float, default=0.15)
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--no-warmup", action="store_true", help="skip the first, unreported call (cold caches)"
+    )
     args = parser.parse_args()
     print(cpu_summary(), flush=True)
+    if not args.no_warmup:
+        await _run_case(CASES["plain"], 1, args.ttft)
     rows = []
     for name in args.cases:
         row = await _run_case(CASES[name], args.turns, args.ttft)

@@ -123,6 +123,24 @@ async def test_a_tool_loop_is_flagged_and_every_result_shown_in_full() -> None:
         assert "⚠ 2 tool calls refused in a row" in summary, summary
 
 
+async def test_a_thinking_model_s_reasoning_is_shown_apart_with_what_it_costs() -> None:
+    app, bus, _ = _app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        bus.publish(SessionStarted(SID, flow="helpdesk", avatar="local"))
+        thought = "Okay, the user wants a table. Let me think."
+        bus.publish(_exchange(1, reply="How many of you?", reasoning=thought, reasoning_s=1.4))
+        bus.publish(_exchange(2, reply="Lovely.", reasoning=thought, reasoning_s=1.6))
+        bus.publish(_exchange(3, reply="See you then."))
+        await _settle(pilot)
+        panel = app.query_one(LLMPanel)
+        summary = str(panel.query_one("#llm-summary").render())
+        assert "thinks before it speaks: 1.5 s a turn (2 of 3 answers)" in summary, summary
+        detail = describe_exchange(panel.rows[0]).plain
+        assert "reasoning (not spoken, 1.4 s)" in detail and thought in detail
+        assert detail.index(thought) < detail.index("How many of you?")
+        assert "reasoning" not in describe_exchange(panel.rows[2]).plain
+
+
 async def test_an_interrupted_and_a_withdrawn_answer_are_marked() -> None:
     app, bus, _ = _app()
     async with app.run_test(size=(120, 40)) as pilot:

@@ -217,6 +217,32 @@ def test_trimming_leaves_out_whole_old_exchanges_and_keeps_the_tasks() -> None:
     assert trim_history(messages, keep_tokens=full, fixed_tokens=0) == messages
 
 
+def test_old_task_messages_go_only_when_the_exchanges_alone_are_not_enough() -> None:
+    # a node entered again and again: a task message each time (the flow appends them)
+    messages: list[dict[str, Any]] = []
+    for n in range(30):
+        messages += [
+            {"role": "user", "content": f"line {n}"},
+            {"role": "developer", "content": f"task {n} " + "words " * 60},
+            {"role": "assistant", "content": f"answer {n}"},
+        ]
+    budget = estimate_request(None, messages) // 3
+    kept = trim_history(messages, keep_tokens=budget, fixed_tokens=0)
+    assert estimate_request(None, kept) <= budget + 200
+    assert kept[-6:] == messages[-6:]  # the last two exchanges, whole
+    tasks = [m["content"] for m in kept if m["role"] == "developer"]
+    assert tasks and "task 0 " not in " ".join(tasks) and tasks[-1].startswith("task 29")
+    # the node the call is in keeps its task, however old: here it was entered first
+    one_node = [{"role": "developer", "content": "greet " + "words " * 60}]
+    for n in range(30):
+        one_node += [
+            {"role": "user", "content": f"line {n}"},
+            {"role": "assistant", "content": "ok"},
+        ]
+    kept = trim_history(one_node, keep_tokens=10, fixed_tokens=0)
+    assert kept[0] == one_node[0] and kept[-4:] == one_node[-4:] and len(kept) == 5
+
+
 def test_the_budget_warns_past_its_share_of_the_window_with_the_fix() -> None:
     assert budget_warning(1000, 4096, "m", ollama=True) == ""
     warning = budget_warning(int(WARN_FRACTION * 2048) + 1, 2048, "llama3.2:3b", ollama=True)

@@ -264,3 +264,33 @@ async def test_a_flow_too_big_for_the_window_is_flagged_before_the_call_and_trim
     assert sum("record_issue" in t or "Greet the caller" in t for t in tasks) >= 1, tasks
     record = await _ended_record(tmp_path)
     assert _said(record).count(ANSWER) >= 4
+
+
+async def test_a_model_that_calls_a_tool_every_turn_is_held_back_until_the_caller_speaks(
+    lines: list[np.ndarray], tmp_path: Path
+) -> None:
+    model = "llama3.2:3b"
+    with (
+        ThreadedFakeOllama(
+            models=(model,), profiles={model: PROFILES["llama3.2-eager"]}, default_reply=ANSWER
+        ) as ollama,
+        _app(ollama, model, tmp_path) as app,
+    ):
+        assert app.url, app.output
+        asked: list[int] = []
+
+        def count() -> None:
+            asked.append(len(ollama.server.requests))
+
+        await _converse(app, lines[:2], [count, count])
+        count()
+    # Every request ends with a user message (the flow's task messages are user messages
+    # on Ollama), so this model calls record_issue again after each transition; the
+    # guard stops it and the model is not asked again before the caller speaks.
+    per_turn = [b - a for a, b in zip(asked, asked[1:], strict=False)]
+    assert asked[0] <= 13 and all(n <= 13 for n in per_turn), asked
+    record = await _ended_record(tmp_path)
+    faults = [e for e in record.events if e["kind"] == "ServiceFault"]
+    assert len(faults) == 3 and all(f["service"] == "tools" for f in faults), faults
+    assert _said(record).count(APOLOGIES["tools"]) == 3
+    assert any("not asked again until the caller speaks" in line for line in app.lines)

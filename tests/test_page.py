@@ -178,6 +178,49 @@ async def test_page_shows_tavus_failover(fake_ollama: ThreadedFakeOllama, tmp_pa
         assert tavus.server.open_conversations == []
 
 
+async def test_page_says_why_a_model_without_tools_cannot_call_and_the_fix(
+    tmp_path: Path,
+) -> None:
+    from playwright.async_api import async_playwright
+
+    from localagent.testing.app_process import run_app
+    from localagent.testing.model_profiles import PROFILES
+
+    profiles = {"gemma3:4b": PROFILES["gemma3"], "qwen3:4b": PROFILES["qwen3"]}
+    with (
+        ThreadedFakeOllama(models=("gemma3:4b", "qwen3:4b"), profiles=profiles) as ollama,
+        run_app(
+            "--ollama-host",
+            ollama.url,
+            "--llm-model",
+            "gemma3:4b",
+            env={"LOCALAGENT_DATA_DIR": str(tmp_path)},
+        ) as app,
+    ):
+        async with async_playwright() as pw:
+            browser = await launch_chromium(pw)
+            try:
+                page = await browser.new_page(viewport={"width": 1280, "height": 800})
+                await page.goto(app.url + "/")
+                await page.wait_for_function(
+                    "document.querySelector('#banner .msg').textContent.includes('tools')",
+                    timeout=20_000,
+                )
+                await page.click("#connect")
+                await page.wait_for_function(
+                    "document.querySelector('#state').dataset.kind === 'error'",
+                    timeout=20_000,
+                )
+                # the refusal's reason stays, not "could not connect"
+                message = await page.text_content("#banner .msg") or ""
+                fix = await page.text_content("#banner .fix") or ""
+                assert "gemma3:4b does not support tools" in message, message
+                assert "--llm-model qwen3:4b" in fix, fix
+            finally:
+                await browser.close()
+        assert not ollama.server.requests  # no call reached the model
+
+
 async def test_page_reconnects_after_a_reload_and_a_server_restart(
     fake_ollama: ThreadedFakeOllama, tmp_path: Path
 ) -> None:

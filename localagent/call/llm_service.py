@@ -9,7 +9,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from loguru import logger
+from pipecat.frames.frames import Frame, LLMContextFrame
 from pipecat.processors.aggregators.llm_context import LLMContext
+from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.ollama.llm import OLLamaLLMService
 from pipecat.services.openai.llm import OpenAILLMService
 from pipecat.turns.speculation_gate import SpeculationGate
@@ -73,12 +75,24 @@ class CallLLM(_Bounded, OpenAILLMService):
         self.facts = facts
         self.habits = AnswerHabits()
         self.on_withheld: Callable[[str], Awaitable[None]] | None = None
+        # Asked before each request: False while the tool-loop guard holds the model back.
+        self.may_ask: Callable[[], bool] = lambda: True
+        self.held_back = 0  # requests not made because of that
         self.trimmed = 0  # requests sent without their oldest exchanges
         self._thinking = thinking
         self._ollama = ollama
         self._offered: dict[str, Offered] = {}
         self._told_thinking = False
         self._told_answer_in_reasoning = False
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        if isinstance(frame, LLMContextFrame) and not self.may_ask():
+            # A flow's transition asks the model again on its own: after a stopped tool
+            # loop, not before the caller speaks.
+            self.held_back += 1
+            logger.info(f"{self}: not asked again until the caller speaks (a tool loop)")
+            return
+        await super().process_frame(frame, direction)
 
     def build_chat_completion_params(self, params_from_context: Any) -> dict[str, Any]:
         params = super().build_chat_completion_params(params_from_context)

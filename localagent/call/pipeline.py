@@ -100,6 +100,7 @@ def build_pipeline(
     tts = create_tts(engines, spoken_words, hold, settings=settings, http=http)
     video_out = AvatarVideoOut(connection)
     tool_guard = ToolLoopGuard(limit=settings.tool_call_limit)
+    llm.may_ask = lambda: not tool_guard.stopped
     bot_mute = BotMute()
     turns = turn_strategies(
         settings, engines.turn_stop, avatar.hush, avatar.can_hush, speculate=settings.speculate

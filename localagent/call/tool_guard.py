@@ -6,9 +6,10 @@ calls in 8.7 s was seen). The guard sits right after the LLM and counts, since t
 last turn, the calls in a row that were refused (the handler failed, the flow answered
 "error" or "invalid", or the tool does not exist in this node) or repeated one already made
 with the same arguments; a call that takes effect starts the count again. When that count
-reaches the limit, the result that reached it goes on with `run_llm` off, so the model is
-not asked again, and the call is told, so the caller hears that the step could not be done
-and is asked how to go on.
+reaches the limit, the result that reached it goes on with `run_llm` off, and the LLM
+asks `stopped` before each request (a flow's transition runs the model on its own), so the
+model is not asked again until the caller speaks; the call is told, so the caller hears
+that the step could not be done and is asked how to go on.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from pipecat.frames.frames import Frame, FunctionCallResultFrame
+from pipecat.frames.frames import Frame, FunctionCallResultFrame, UserStartedSpeakingFrame
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 __all__ = ["ToolLoopGuard", "refused"]
@@ -59,6 +60,11 @@ class ToolLoopGuard(FrameProcessor):
         self._stopped = False
         self.loops_stopped = 0
 
+    @property
+    def stopped(self) -> bool:
+        """A loop was stopped and the caller has not spoken since: do not ask the model."""
+        return self._stopped
+
     def user_turn(self) -> None:
         """The caller spoke: the model may try again."""
         self._seen.clear()
@@ -67,6 +73,8 @@ class ToolLoopGuard(FrameProcessor):
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
+        if isinstance(frame, UserStartedSpeakingFrame):
+            self.user_turn()  # before a speculative answer to the new turn is asked for
         if direction == FrameDirection.DOWNSTREAM and isinstance(frame, FunctionCallResultFrame):
             description = self._count(frame)
             if self._stopped:

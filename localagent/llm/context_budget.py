@@ -134,23 +134,41 @@ def trim_history(messages: Sequence[Any], keep_tokens: int, fixed_tokens: int) -
     """`messages` without their oldest exchanges, until the request (`fixed_tokens` for the
     system instruction, tools and answer, plus the messages) fits `keep_tokens`.
 
-    An exchange runs from a user message to the next one; its system and developer
-    messages (the flow's tasks) stay, the rest goes whole, so a tool call is never parted
-    from its result. The last exchange (the turn being answered) always stays.
+    An exchange runs from a user message to the next one. Its user, assistant and tool
+    messages go first, whole, so a tool call is never parted from its result; the system
+    and developer messages (the flow's tasks) stay. Only if that is not enough do the task
+    messages of old exchanges go too (a node entered again and again leaves one each time),
+    oldest first, but never the latest ones (the node the call is in). The last two
+    exchanges always stay whole.
     """
     kept = list(messages)
     # the stretch before the first user message (the greeting) goes first
     starts = sorted({0, *(i for i, m in enumerate(kept) if _role(m) == "user")})
+    old = list(zip(starts, starts[1:], strict=False))[: max(0, len(starts) - 2)]
     total = fixed_tokens + sum(_message_tokens(m) for m in kept)
+    current = _latest_tasks(kept)
     dropped: set[int] = set()
-    for start, end in zip(starts, starts[1:], strict=False):
-        if total <= keep_tokens:
-            break
-        for i in range(start, end):
-            if _role(kept[i]) not in _KEPT_ROLES:
-                dropped.add(i)
-                total -= _message_tokens(kept[i])
+    for tasks_too in (False, True):
+        for start, end in old:
+            if total <= keep_tokens:
+                break
+            for i in range(start, end):
+                task = _role(kept[i]) in _KEPT_ROLES
+                if i not in dropped and (not task or (tasks_too and i not in current)):
+                    dropped.add(i)
+                    total -= _message_tokens(kept[i])
     return [m for i, m in enumerate(kept) if i not in dropped]
+
+
+def _latest_tasks(messages: Sequence[Any]) -> set[int]:
+    """The indexes of the latest run of system and developer messages: the current node's."""
+    found: set[int] = set()
+    for i in range(len(messages) - 1, -1, -1):
+        if _role(messages[i]) in _KEPT_ROLES:
+            found.add(i)
+        elif found:
+            break
+    return found
 
 
 def _role(message: Any) -> str:

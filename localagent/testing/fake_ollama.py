@@ -110,6 +110,7 @@ class FakeOllama(LoopbackServer):
         self.loaded: set[str] = set()  # what /api/ps lists
         self.reasoned: list[float] = []  # seconds of reasoning streamed, per answer
         self.truncated: list[int] = []  # prompts longer than the window (tokens), cut
+        self.prompt_tokens: list[int] = []  # every chat request's prompt, counted
         self.hangups = 0  # streamed answers the client hung up on
         self.request_event = asyncio.Event()
         self.released = asyncio.Event()  # set at stop: ends stalled streams
@@ -191,7 +192,8 @@ class FakeOllama(LoopbackServer):
                 {"error": {"message": message, "type": "api_error", "param": None, "code": None}},
                 status=400,
             )
-        if (prompt := _prompt_tokens(body)) > profile.window:
+        self.prompt_tokens.append(prompt := _prompt_tokens(body))
+        if prompt > profile.window:
             self.truncated.append(prompt)  # Ollama drops the prompt's start, silently
         reply = _eager(body) if profile.calls_tools_always else None
         reply = reply or self._next_reply(body)
@@ -383,11 +385,12 @@ class FakeOllama(LoopbackServer):
 
 
 def _prompt_tokens(body: dict[str, Any]) -> int:
-    """The prompt's tokens, counted as a word-piece tokenizer would, roughly: words and
-    punctuation, the tool schemas included (Ollama renders them into the prompt)."""
+    """The prompt's tokens, counted as a BPE tokenizer would, roughly: a token per word and
+    per run of punctuation (`": {"` is one or two), the tool schemas included (Ollama
+    renders them into the prompt), and the template's markers around each message."""
     text = " ".join(str(m.get("content") or "") for m in body.get("messages", []))
     text += json.dumps(body.get("tools") or [])
-    return len(re.findall(r"\w+|[^\w\s]", text)) + 4 * len(body.get("messages", []))
+    return len(re.findall(r"\w+|[^\w\s]+", text)) + 4 * len(body.get("messages", []))
 
 
 def _thinking_off(body: dict[str, Any], profile: ModelProfile) -> bool:
@@ -403,14 +406,15 @@ def _thinking_off(body: dict[str, Any], profile: ModelProfile) -> bool:
 
 
 def _eager(body: dict[str, Any]) -> Reply | None:
-    """A tool call for the caller's every turn: the first offered function, its required
-    arguments filled with what the caller said."""
+    """A tool call for every request that ends with a user message (a flow's task message
+    is one on Ollama, which has no developer role): the first offered function, its
+    required arguments the first words of that message."""
     messages, tools = body.get("messages") or [], body.get("tools") or []
     if not tools or not messages or messages[-1].get("role") != "user":
         return None
     function = tools[0].get("function", {})
     required = (function.get("parameters") or {}).get("required") or []
-    heard = _last_user_text(messages)
+    heard = " ".join(_last_user_text(messages).split()[:6])
     return Reply(tool_calls=(ToolCall(function.get("name", ""), dict.fromkeys(required, heard)),))
 
 
