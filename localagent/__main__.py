@@ -1,7 +1,18 @@
+"""The one entry point, for `python -m localagent` and the `localagent` command alike.
+
+The model libraries' offline and no-telemetry switches are set before anything imports
+them: they read them once, at import.
+"""
+
 from localagent.privacy.egress import quiet_library_telemetry
 
-quiet_library_telemetry()  # before the model libraries are imported: they read it once
 
-from localagent.cli import main  # noqa: E402
+def main() -> int:
+    quiet_library_telemetry()
+    from localagent.cli import main as run
 
-raise SystemExit(main())
+    return run()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

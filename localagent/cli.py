@@ -23,8 +23,8 @@ from loguru import logger
 from localagent.errors import ConfigError, LocalAgentError
 from localagent.privacy.redact import redact
 from localagent.settings import Settings
+from localagent.settings_flags import add_setting_flags, flag_fields
 from localagent.settings_loader import load_settings
-from localagent.turns.words import STATEMENT_WAIT_S
 
 __all__ = ["COMMANDS", "build_parser", "main", "settings_from"]
 
@@ -37,68 +37,6 @@ COMMANDS = {
     "flows": "localagent.commands.flows",
     "sessions": "localagent.commands.sessions",
     "tui": "localagent.commands.tui",
-}
-
-# CLI flag -> settings field; flags left out keep the environment's (or .env's) value.
-_FLAGS: dict[str, dict[str, Any]] = {
-    "host": {"help": "address to bind (default 127.0.0.1)"},
-    "port": {"type": int, "help": "port to serve on (default 7860)"},
-    "flow": {"help": "flow name in flows/ or path to a flow file"},
-    "ollama_host": {"help": "Ollama base URL (env OLLAMA_HOST)"},
-    "llm_url": {"metavar": "URL", "help": "an OpenAI-compatible LLM server instead (its /v1 URL)"},
-    "stt_url": {"metavar": "URL", "help": "an OpenAI-compatible transcription server (its /v1)"},
-    "stt_model": {"help": "the model the STT server is asked for"},
-    "tts_url": {"metavar": "URL", "help": "Piper's HTTP server (its /synthesize URL)"},
-    "llm_model": {"help": "Ollama model (env LOCALAGENT_LLM_MODEL)"},
-    "llm_timeout": {"type": float, "help": "seconds Ollama may go silent mid-turn (default 20)"},
-    "llm_thinking": {
-        "choices": ["on", "off"],
-        "help": "let a thinking model reason before it answers (default off)",
-    },
-    "whisper_model": {"help": "faster-whisper size name or CTranslate2 model dir"},
-    "whisper_device": {"choices": ["auto", "cpu", "cuda"]},
-    "whisper_compute_type": {"help": "CTranslate2 compute type (default auto)"},
-    "whisper_beam_size": {"type": int, "help": "whisper beam size (default 1: greedy)"},
-    "whisper_window_s": {"type": float, "help": "whisper's short window, s (default 10; 30: off)"},
-    "piper_voice": {"help": "Piper voice name or path to an .onnx"},
-    "models_dir": {"help": "where to look for models (default ./models)"},
-    "avatar": {"choices": ["auto", "tavus", "local"]},
-    "avatar_image": {"metavar": "PATH", "help": "a portrait photo for the local avatar to animate"},
-    "turn_stop": {"choices": ["auto", "speech-timeout", "smart-turn"]},
-    "speculate": {
-        "choices": ["on", "off"],
-        "help": "answer ahead of the end of turn, held until it (default on)",
-    },
-    "early_stt": {
-        "choices": ["on", "off"],
-        "help": "start whisper at the first 0.06 s of silence, not the VAD's stop (default on)",
-    },
-    "statement_wait_s": {
-        "type": float,
-        "help": f"silence after a statement before the turn ends, s (default {STATEMENT_WAIT_S:g})",
-    },
-    "barge_in": {"choices": ["words", "voice"], "help": "what interrupts the bot (default words)"},
-    "offline": {"action": "store_true", "help": "allow no connection off this machine"},
-    "require_token": {"action": "store_true", "help": "ask for the per-run token on loopback too"},
-    "tls_cert": {
-        "metavar": "PATH",
-        "help": "PEM certificate for HTTPS (beyond loopback: a self-signed one when left out)",
-    },
-    "tls_key": {"metavar": "PATH", "help": "the certificate's PEM private key"},
-    "allow_origin": {
-        "action": "append",
-        "metavar": "ORIGIN",
-        "help": "a front end on another origin that may call the server (repeatable)",
-    },
-    "trusted_proxy": {
-        "action": "append",
-        "metavar": "ADDR",
-        "help": "a reverse proxy (IP or CIDR) whose X-Forwarded-*/Forwarded are believed",
-    },
-    "max_sessions": {"type": int, "help": "concurrent calls allowed (default 1)"},
-    "connect_timeout": {"type": float, "help": "seconds a browser has to connect (default 20)"},
-    "user_speech_timeout": {"type": float, "help": "speech-timeout: silence that ends a turn"},
-    "smart_turn_stop_secs": {"type": float, "help": "smart-turn: longest wait when unfinished"},
 }
 
 
@@ -118,8 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Local-first AI video chat. Without a command: start the server and the "
         "TUI; open the printed URL and talk to the avatar.",
     )
-    for name, kwargs in _FLAGS.items():
-        parser.add_argument("--" + name.replace("_", "-"), dest=name, default=None, **kwargs)
+    add_setting_flags(parser)
     parser.add_argument("--no-tui", action="store_true", help="plain logs instead of the TUI")
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
@@ -134,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def settings_from(args: argparse.Namespace) -> Settings:
     """The app's settings: its flags over everything else (see `load_settings`)."""
-    settings = load_settings({k: getattr(args, k) for k in _FLAGS})
+    settings = load_settings({name: getattr(args, name) for name, _ in flag_fields()})
     if settings.avatar == "tavus" and not settings.wants_tavus():
         raise ConfigError(
             "--avatar tavus needs TAVUS_API_KEY and TAVUS_REPLICA_ID.",

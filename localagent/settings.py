@@ -51,7 +51,9 @@ def _env(*names: str) -> AliasChoices:
 
 
 class Settings(BaseSettings):
-    """Everything a run can be configured with. Field names double as CLI flag names."""
+    """Everything a run can be configured with, each setting written once: its field is the
+    TOML key, the flag and the environment variable (`settings_flags.py`), and its
+    description is their documentation (docs/configuration.md is generated from it)."""
 
     model_config = SettingsConfigDict(
         env_prefix="LOCALAGENT_",
@@ -67,8 +69,13 @@ class Settings(BaseSettings):
         "http://127.0.0.1:11434",
         validation_alias=_env("OLLAMA_HOST", "LOCALAGENT_OLLAMA_HOST", "ollama_host"),
         description="Base URL of the Ollama server.",
+        json_schema_extra={"metavar": "URL"},
     )
-    llm_model: str = Field("llama3.2:3b", description="Ollama model name (must support tools).")
+    llm_model: str = Field(
+        "llama3.2:3b",
+        description="The LLM's model name on its server (Ollama's must take tools when the "
+        "flow offers functions).",
+    )
     llm_timeout: float = Field(
         20.0,
         gt=0.0,
@@ -99,6 +106,7 @@ class Settings(BaseSettings):
         None,
         description="An OpenAI-compatible transcription server's base URL (e.g. "
         "faster-whisper-server/speaches: http://gpu-box:8000/v1); unset: whisper in-process.",
+        json_schema_extra={"metavar": "URL"},
     )
     stt_model: str = Field(
         "Systran/faster-whisper-small.en", description="The model the STT server is asked for."
@@ -107,13 +115,17 @@ class Settings(BaseSettings):
         None,
         description="An OpenAI-compatible LLM server's base URL (vLLM, llama.cpp's server: "
         "http://gpu-box:8000/v1), asked for llm_model; unset: Ollama at OLLAMA_HOST.",
+        json_schema_extra={"metavar": "URL"},
     )
     tts_url: str | None = Field(
         None,
         description="A Piper HTTP server's synthesis URL (python -m piper.http_server: "
         "http://gpu-box:5000/synthesize), asked for piper_voice; unset: Piper in-process.",
+        json_schema_extra={"metavar": "URL"},
     )
-    whisper_device: Literal["auto", "cpu", "cuda"] = Field("auto")
+    whisper_device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="Where whisper runs: auto (CUDA when CTranslate2 sees one), cpu, cuda."
+    )
     whisper_compute_type: str = Field(
         "auto", description="CTranslate2 compute type; auto = int8 on CPU, float16 on CUDA."
     )
@@ -134,11 +146,17 @@ class Settings(BaseSettings):
         "en_US-joe-medium", description="Piper voice name or path to an .onnx voice."
     )
     models_dir: Path = Field(
-        default_factory=lambda: _project_dir("models"), description="Where to look for models."
+        default_factory=lambda: _project_dir("models"),
+        description="Where to look for models.",
+        json_schema_extra={"default_text": "models/ of the checkout (else of the working dir)"},
     )
 
     flow: str = Field("helpdesk", description="Flow name (in flows_dir) or path to a flow file.")
-    flows_dir: Path = Field(default_factory=lambda: _project_dir("flows"))
+    flows_dir: Path = Field(
+        default_factory=lambda: _project_dir("flows"),
+        description="Where flows are looked for by name.",
+        json_schema_extra={"default_text": "flows/ of the checkout (else of the working dir)"},
+    )
 
     avatar: Literal["auto", "tavus", "local"] = Field(
         "auto",
@@ -150,9 +168,9 @@ class Settings(BaseSettings):
         description="Local avatar: a frontal portrait photo to animate (else the drawn face, "
         "or the photo last chosen on the page).",
     )
-    avatar_width: int = Field(1280, ge=64, le=3840)
-    avatar_height: int = Field(720, ge=64, le=2160)
-    avatar_fps: int = Field(25, ge=5, le=60)
+    avatar_width: int = Field(1280, ge=64, le=3840, description="The avatar video's width, px.")
+    avatar_height: int = Field(720, ge=64, le=2160, description="The avatar video's height, px.")
+    avatar_fps: int = Field(25, ge=5, le=60, description="The avatar video's frames a second.")
     avatar_render_delay: float = Field(
         0.0, ge=0.0, le=5.0, description="Local avatar: seconds to hold audio, like Tavus does."
     )
@@ -161,16 +179,25 @@ class Settings(BaseSettings):
     )
 
     tavus_api_key: SecretStr | None = Field(
-        None, validation_alias=_env("TAVUS_API_KEY", "tavus_api_key")
+        None,
+        validation_alias=_env("TAVUS_API_KEY", "tavus_api_key"),
+        description="Tavus API key: with a replica, the Tavus avatar speaks (never logged).",
     )
     tavus_replica_id: str | None = Field(
-        None, validation_alias=_env("TAVUS_REPLICA_ID", "tavus_replica_id")
+        None,
+        validation_alias=_env("TAVUS_REPLICA_ID", "tavus_replica_id"),
+        description="The Tavus replica (the face) to use.",
     )
     tavus_persona_id: str = Field(
-        "pipecat0", validation_alias=_env("TAVUS_PERSONA_ID", "tavus_persona_id")
+        "pipecat0",
+        validation_alias=_env("TAVUS_PERSONA_ID", "tavus_persona_id"),
+        description="The Tavus persona: pipecat0 speaks the audio localagent sends.",
     )
     tavus_api_url: str = Field(
-        "https://tavusapi.com/v2", validation_alias=_env("TAVUS_API_URL", "tavus_api_url")
+        "https://tavusapi.com/v2",
+        validation_alias=_env("TAVUS_API_URL", "tavus_api_url"),
+        description="Tavus's API base URL.",
+        json_schema_extra={"metavar": "URL"},
     )
 
     tavus_join_timeout: float = Field(
@@ -182,7 +209,9 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(
         default_factory=lambda: Path(user_data_dir("localagent")),
-        description="Where localagent keeps its own state (the Tavus conversation journal).",
+        description="Where localagent keeps its own state: the sessions database, the Tavus "
+        "conversation journal, the chosen portrait, a self-signed certificate.",
+        json_schema_extra={"default_text": "the user data dir (~/.local/share/localagent)"},
     )
 
     record_sessions: bool = Field(
@@ -248,11 +277,14 @@ class Settings(BaseSettings):
         "ended (a live browser sends several a second, muted or not).",
     )
     offline: bool = Field(
-        False, description="Allow no connection off this machine (local avatar only)."
+        False,
+        description="Allow no connection off this machine (local avatar only).",
+        json_schema_extra={"switch": True},
     )
     require_token: bool = Field(
         False,
         description="Ask for the per-run token on loopback too (always asked beyond loopback).",
+        json_schema_extra={"switch": True},
     )
     tls_cert: Path | None = Field(
         None,
@@ -264,11 +296,13 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Other origins (scheme://host[:port]) whose pages may call the server, "
         "CORS preflight answered for exactly these (comma-separated in the environment).",
+        json_schema_extra={"metavar": "ORIGIN"},
     )
     trusted_proxy: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Reverse proxy addresses (IP or CIDR) whose X-Forwarded-Host/-Proto or "
         "Forwarded headers are believed (comma-separated in the environment).",
+        json_schema_extra={"metavar": "ADDR"},
     )
 
     @field_validator("stt_url", "llm_url", "tts_url")

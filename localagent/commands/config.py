@@ -1,6 +1,7 @@
 """`python -m localagent config`: every effective setting with the place it came from (flag,
 environment, .env, the TOML file or the default), secrets masked; `--example` writes a
-documented `localagent.toml` to start from."""
+documented `localagent.toml` to start from; `--reference` the configuration reference
+(docs/configuration.md)."""
 
 from __future__ import annotations
 
@@ -60,11 +61,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--example", action="store_true", help="print a documented localagent.toml to start from"
     )
+    parser.add_argument(
+        "--reference",
+        action="store_true",
+        help="print the configuration reference (docs/configuration.md) in Markdown",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     if args.example:
         print(example_toml(), end="")
+        return 0
+    if args.reference:
+        from localagent.settings_flags import reference_markdown
+
+        print(reference_markdown(), end="")
         return 0
     settings = load_settings()
     path = check_config_file()

@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import importlib.metadata as md
 import json
+import os
 import shutil
 import sys
 from collections.abc import Callable
@@ -250,6 +251,27 @@ def check_portrait(settings: Settings) -> list[Check]:
     return checks
 
 
+def check_privacy() -> list[Check]:
+    """The model libraries' offline and no-telemetry switches, as they see them."""
+    from localagent.privacy.egress import NO_TELEMETRY_ENV, USER_SET_ENV
+
+    seen = {name: os.environ.get(name) for name in NO_TELEMETRY_ENV}
+    shown = ", ".join(f"{name}={value}" for name, value in seen.items())
+    changed = [n for n, v in seen.items() if v != NO_TELEMETRY_ENV[n]]
+    if not changed:
+        return [Check("privacy", "ok", f"model libraries offline, no telemetry: {shown}")]
+    by_user = [n for n in changed if n in USER_SET_ENV]
+    return [
+        Check(
+            "privacy",
+            "warn",
+            f"{', '.join(changed)} not as localagent sets them ({shown})"
+            + ("; you set them" if by_user else ""),
+            f"unset {' '.join(changed)} so the libraries stay offline and quiet",
+        )
+    ]
+
+
 def check_config() -> list[Check]:
     from localagent.settings_loader import check_config_file
 
@@ -301,6 +323,7 @@ def run_checks(settings: Settings) -> list[Check]:
         lambda: check_flow(settings),
         lambda: check_portrait(settings),
         check_config,
+        check_privacy,
         lambda: check_port(settings),
         lambda: check_data_dir(settings),
     ]
