@@ -1,6 +1,6 @@
 """The layout keeps its promises: no import cycle (type-checking imports too), the TUI and
-`doctor` without pipecat, one latency vocabulary, and a README module table that names what
-is there."""
+`doctor` without pipecat, one latency vocabulary, and the module table of
+docs/architecture.md naming what is there."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import localagent
 from localagent.events import LATENCY_FIGURES, TurnLatency
 
 PACKAGE = Path(localagent.__file__).parent
-README = PACKAGE.parent / "README.md"
+README = PACKAGE.parent / "docs" / "architecture.md"  # its module table
 
 
 def _module_name(path: Path) -> str:
@@ -120,16 +120,16 @@ def _module_table() -> list[str]:
     return re.findall(r"`(localagent/[^`]+)`", table)
 
 
-def test_the_readme_module_table_matches_the_package() -> None:
+def test_the_module_table_matches_the_package() -> None:
     named = _module_table()
-    assert named, "README.md lost its module table"
+    assert named, "docs/architecture.md lost its module table"
     for path in named:
-        assert (PACKAGE.parent / path).exists(), f"README names {path}, which is not there"
+        assert (PACKAGE.parent / path).exists(), f"the table names {path}, which is not there"
     packages = sorted(
         p.parent.relative_to(PACKAGE.parent).as_posix() + "/" for p in PACKAGE.glob("*/__init__.py")
     )
     for package in packages:
-        assert any(n.startswith(package) for n in named), f"README's table misses {package}"
+        assert any(n.startswith(package) for n in named), f"the table misses {package}"
 
 
 @pytest.mark.parametrize("module", sorted(_modules()))

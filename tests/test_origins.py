@@ -135,8 +135,8 @@ def test_origins_and_proxies_are_checked_settings() -> None:
 
 
 def _readme_nginx_location() -> str:
-    """The `location / {...}` block of the README's nginx example, as written there."""
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    """The `location / {...}` block of the docs' nginx example, as written there."""
+    readme = (Path(__file__).parent.parent / "docs" / "security.md").read_text()
     block = readme.split("```nginx\n", 1)[1].split("```", 1)[0]
     start = block.index("    location / {")
     return block[start : block.index("    }\n", start) + 6]
@@ -145,7 +145,7 @@ def _readme_nginx_location() -> str:
 def test_behind_nginx_with_the_readme_config(
     fake_ollama: ThreadedFakeOllama, tmp_path: Path
 ) -> None:
-    """The README's nginx config, run by real nginx (plain HTTP on loopback here)."""
+    """The nginx config of docs/security.md, run by real nginx (plain HTTP on loopback)."""
     nginx = shutil.which("nginx") or (
         "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
     )
