@@ -3,8 +3,8 @@
 A call's pipeline is a web of processors that point at each other, so it is freed by the
 cyclic garbage collector, not when the call ends; until a full collection runs, each ended
 call keeps its ONNX sessions, codec buffers and worker threads. And glibc keeps freed
-native memory in its arenas unless asked to return it. Measured with `scripts/soak.py`:
-without this, the server grew by about 10 MB per call.
+native memory in its arenas unless asked to return it; without this the server grows with
+every call (`scripts/soak.py` measures it).
 """
 
 from __future__ import annotations

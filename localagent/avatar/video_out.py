@@ -2,9 +2,8 @@
 
 pipecat's SmallWebRTC video track VP8-encodes every frame it is handed and stamps each one
 1/30 s after the one before. An idle local avatar repeats the same picture for most of its
-25 frames a second, and re-encoding an unchanged 1280x720 picture still cost ~14 ms of CPU
-(plus ~6 ms converting it to YUV): a third of a core, taken from whisper just as the user
-stops speaking (`scripts/bench.py` measured STT 1.5-1.9 s in a call against ~0.8 s alone).
+25 frames a second, and re-encoding an unchanged picture costs a third of a core, taken
+from whisper just as the user stops speaking.
 
 So the avatar's images go to `ChangedFramesTrack` instead, which sends a picture only when it
 differs from the last one sent, or after `keepalive_s` so the browser keeps seeing the stream

@@ -175,8 +175,8 @@ class SharedSileroVAD(SileroVADAnalyzer):
 
     Its loudness gate reacts to each window: pipecat's volume is the loudness of the last
     400 ms, smoothed, which rises too slowly for a word shorter than about 0.35 s, so a
-    spoken "Two." or "Yes." never started the VAD (9 of the turn corpus's 30 one-word pieces
-    in espeak's voices, `tests/test_vad.py`) and was never answered. The gate keeps pipecat's
+    spoken "Two." or "Yes." would never start the VAD (`tests/test_vad.py`) and never be
+    answered. The gate keeps pipecat's
     threshold (`min_volume`), on the louder of its volume and this window's level.
     """
 

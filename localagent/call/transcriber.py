@@ -1,24 +1,20 @@
 """How localagent runs faster-whisper: greedy, once, over a window cut to the utterance.
 
-faster-whisper pads every utterance to whisper's 30 s window, and on a CPU the encoder's
-pass over that window is most of STT (0.43 s of the 0.6 s a 2 s sentence takes on a 2-core
-machine). Encoding a 10 s window is about three times faster at the same word error rate
-(`scripts/whisper_window.py`), but it takes whisper outside what it was trained on, and now
-and then it judges speech to be silence, which pipecat's no-speech filter would drop
-whole. So each utterance is decoded over the short window first and again over the full
-window when that result looks unsure: nothing heard, a segment pipecat would drop, or
-faster-whisper's own signs of a failed decode. An utterance too long for the short window
-goes straight to the full one.
+Each utterance is decoded at temperature 0 with a token budget for its length, over a
+short window first (an utterance too long for it goes to whisper's full 30 s one), and
+again over the full window when the result looks unsure: nothing heard, a segment pipecat
+would drop, a decode that ran into its budget, or faster-whisper's own signs of a failed
+decode. A segment is silence by whisper's own rule (no-speech probability over 0.6 *and*
+an average log probability under -1), not by the probability alone. At most
+`LEAD_IN_KEEP_S` of silence is kept before the first voiced frame.
 
-Short answers ("Two.", "M.", "zero.") broke faster-whisper's defaults, measured on the turn
-corpus's pieces in five voices (`scripts/stt_pieces.py`): its temperature ladder decoded a
-one-word utterance up to six times (14 s for "Three."), a decode could repeat "3 3 3..."
-up to whisper's 448 tokens, and pipecat's filter (no-speech probability 0.4) dropped 28 of
-245 pieces whole, so "Two." was never answered. So each utterance is decoded once at
-temperature 0 with a token budget for its length, a decode that runs into the budget is
-taken as unsure, and a segment is dropped as silence by whisper's own rule (no-speech
-probability over 0.6 *and* an average log probability under -1), not by the probability
-alone.
+Why: on a CPU the encoder's pass over the 30 s window is most of STT, and a shorter window
+is several times faster at about the same accuracy, but outside what whisper was trained
+on it now and then hears speech as silence. And faster-whisper's defaults fail the short
+answers people give alone ("Two.", "M."): its temperature ladder decodes one word many
+times, a decode can repeat itself up to whisper's token limit, and pipecat's no-speech
+filter drops such pieces whole. The figures are `scripts/whisper_window.py`'s and
+`scripts/stt_pieces.py`'s (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -108,9 +104,7 @@ def trim_lead_in(audio: np.ndarray) -> np.ndarray:
 
     pipecat's segmented STT keeps up to a second of audio from before the VAD's start, so
     that a word's onset is not cut; but tiny.en, given a short word after most of a second
-    of silence, often hears nothing at all (six segments of a spoken "Two." from a call,
-    the word 0.9 s in: nothing heard in any; with 0.4 s before it: "2." in all six), and
-    the word goes unanswered."""
+    of silence, often hears nothing at all, and the word goes unanswered."""
     frame = RATE // 100
     n = len(audio) // frame
     if n == 0:

@@ -2,10 +2,10 @@
 
 The recommendation is a rule of thumb by compute (CUDA GPU memory, else CPU cores), aimed
 at a voice agent's budget: a final transcript well under half a second after the caller
-stops, and an LLM whose first token comes in about as long. Only tiny.en on this project's
-2-core CPU machine and the GPU figures in the README were measured; the rest follows the
-models' published sizes and speeds. `auto` takes the largest installed model that is not
-above the recommendation (English-only ones first): never a download.
+stops, and an LLM whose first token comes in about as long. The tiers follow the models'
+published sizes and speeds (what was measured here: docs/benchmarks.md). `auto` takes the
+largest installed model that is not above the recommendation (English-only ones first):
+never a download.
 """
 
 from __future__ import annotations
