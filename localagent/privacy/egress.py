@@ -66,11 +66,19 @@ NO_TELEMETRY_ENV = {
 USER_SET_ENV: dict[str, str] = {}
 
 
-def quiet_library_telemetry() -> None:
-    """Set the libraries' offline and no-telemetry switches, unless the user set them."""
+# The switches that keep the hub client offline (huggingface_hub reads either): left off
+# for the one command that downloads, and only when asked (`models pull`).
+HUB_OFFLINE = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+
+
+def quiet_library_telemetry(*, downloads: bool = False) -> None:
+    """Set the libraries' offline and no-telemetry switches, unless the user set them;
+    `downloads`: the models command, which fetches what the user names, stays online."""
     for name, value in NO_TELEMETRY_ENV.items():
         if name in os.environ:
             USER_SET_ENV.setdefault(name, os.environ[name])
+        if downloads and name in HUB_OFFLINE:
+            continue
         os.environ.setdefault(name, value)
 
 
