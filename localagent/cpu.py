@@ -1,8 +1,8 @@
 """What CPU this is, in the terms that decide how fast the models run on it.
 
-ONNX Runtime and CTranslate2 pick int8 kernels by the vector extensions a CPU has: smart-turn
-took ~30 ms per pause with AVX-512 VNNI and 130-240 ms with AVX2 only. Every timing the
-product logs or a benchmark prints names the CPU it came from.
+ONNX Runtime and CTranslate2 pick int8 kernels by the vector extensions a CPU has, so the
+same model runs several times slower on a CPU with AVX2 only than on one with AVX-512 VNNI.
+Every timing the product logs or a benchmark prints names the CPU it came from.
 """
 
 from __future__ import annotations

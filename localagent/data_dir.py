@@ -1,8 +1,8 @@
 """Whether the data dir can hold what localagent keeps there, asked before the models load.
 
 A data dir that cannot be created or written, or a sessions database that is not one (or
-is damaged), used to surface as a traceback after the models had loaded; now it stops the
-start in one line with its fix. Nothing there is deleted or rewritten to get past it.
+is damaged), stops the start in one line with its fix, before the models load rather than
+as a traceback after. Nothing there is deleted or rewritten to get past it.
 """
 
 from __future__ import annotations
