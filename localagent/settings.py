@@ -269,6 +269,28 @@ class Settings(BaseSettings):
         description="Seconds a connection has to send a whole HTTP request before the server "
         "closes it (idle, dribbled or endless requests).",
     )
+    lan_connections_per_address: int = Field(
+        16,
+        ge=1,
+        le=1000,
+        description="Bound beyond loopback: connections one address may hold at once "
+        "(this machine's own loopback is not limited); more are closed as they arrive "
+        "(and with HTTPS the TLS handshake must also finish within http_request_timeout).",
+    )
+    lan_offers_per_minute: int = Field(
+        10,
+        ge=1,
+        le=1000,
+        description="Bound beyond loopback: call offers one address may send a minute; more "
+        "get 429 with Retry-After.",
+    )
+    lan_failed_tokens: int = Field(
+        5,
+        ge=1,
+        le=1000,
+        description="Bound beyond loopback: wrong tokens one address may send before it is "
+        "banned, 30 s at first, doubling with each ban up to 10 minutes.",
+    )
     peer_silence_timeout: float = Field(
         3.0,
         ge=1.0,

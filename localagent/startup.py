@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import ssl
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -106,7 +107,21 @@ async def build_state(settings: Settings) -> tuple[AppState, Recorder | None]:
     )
     runtime.probed(ollama.capabilities)
     token = new_token() if settings.require_token or not loopback else None
-    state = AppState(runtime=runtime, ollama=ollama, token=token, recorder=recorder, tls=tls)
+    limits = None
+    if not loopback:
+        from localagent.web.limits import AddressLimits, Limits
+
+        limits = AddressLimits(
+            Limits(
+                connections=settings.lan_connections_per_address,
+                offers_per_minute=settings.lan_offers_per_minute,
+                failed_tokens=settings.lan_failed_tokens,
+            )
+        )
+        logger.info(f"limits beyond loopback: {limits.limits.describe()}")
+    state = AppState(
+        runtime=runtime, ollama=ollama, token=token, recorder=recorder, tls=tls, limits=limits
+    )
     if preload is not None:
         state.tasks.add(preload)  # cancelled with the sessions at shutdown
         preload.add_done_callback(state.tasks.discard)
@@ -217,16 +232,18 @@ def make_server(state: AppState) -> tuple[Any, Callable[[], str]]:
     from localagent.web.server import create_app
 
     settings = state.settings
+    context = None
+    if state.tls is not None:  # TLS is started by the protocol, its handshake bounded
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(str(state.tls.cert), str(state.tls.key))
     config = uvicorn.Config(
         create_app(state),
         host=settings.host,
         port=settings.port,
         log_level="warning",
         lifespan="on",
-        http=timed_h11(settings.http_request_timeout),
+        http=timed_h11(settings.http_request_timeout, context, state.limits),
         timeout_keep_alive=5,
-        ssl_certfile=str(state.tls.cert) if state.tls else None,
-        ssl_keyfile=str(state.tls.key) if state.tls else None,
     )
     server = uvicorn.Server(config)
 

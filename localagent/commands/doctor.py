@@ -284,21 +284,52 @@ def check_config() -> list[Check]:
     ]
 
 
-def check_browser(settings: Settings) -> list[Check]:
+def check_lan(settings: Settings) -> list[Check]:
+    """Bound beyond loopback: who can reach it, its certificate, and the limits in force."""
     from localagent.web.guard import is_loopback_host
+    from localagent.web.limits import Limits
+    from localagent.web.tls import certificate_summary, reachable_at
 
-    checks = []
-    if not is_loopback_host(settings.host):
-        checks.append(
-            Check(
-                "microphone",
-                "warn",
-                f"browsers only allow the microphone on https:// or localhost pages; "
-                f"http://{settings.host} is neither",
-                "open it through an SSH tunnel (ssh -L 7860:127.0.0.1:7860 host) or a TLS "
-                "reverse proxy",
-            )
+    if is_loopback_host(settings.host):
+        return [Check("LAN", "info", f"bound to {settings.host}: only this machine can reach it")]
+    where = ", ".join(reachable_at(settings.host)) or settings.host
+    checks = [
+        Check(
+            "LAN",
+            "info",
+            f"bound to {settings.host}: other machines can reach https://HOST:{settings.port}/ "
+            f"as {where}, with the per-run token the start-up prints",
         )
+    ]
+    cert = settings.tls_cert or settings.data_dir / "tls" / "cert.pem"
+    if cert.is_file():
+        try:
+            made = "" if settings.tls_cert else "self-signed, "
+            checks.append(Check("certificate", "ok", f"{cert}: {made}{certificate_summary(cert)}"))
+        except (OSError, ValueError) as e:
+            checks.append(Check("certificate", "error", f"{cert} is not a PEM certificate ({e})"))
+    else:
+        checks.append(
+            Check("certificate", "info", f"a self-signed one is made at the first start ({cert})")
+        )
+    limits = Limits(
+        connections=settings.lan_connections_per_address,
+        offers_per_minute=settings.lan_offers_per_minute,
+        failed_tokens=settings.lan_failed_tokens,
+    )
+    checks.append(
+        Check(
+            "limits",
+            "info",
+            f"{limits.describe()}; a request (and the TLS handshake) within "
+            f"{settings.http_request_timeout:g} s",
+        )
+    )
+    return checks
+
+
+def check_browser(settings: Settings) -> list[Check]:
+    checks = []
     found = [
         b for b in ("chromium", "google-chrome", "firefox", "microsoft-edge") if shutil.which(b)
     ]
@@ -325,6 +356,7 @@ def run_checks(settings: Settings) -> list[Check]:
         check_config,
         check_privacy,
         lambda: check_port(settings),
+        lambda: check_lan(settings),
         lambda: check_data_dir(settings),
     ]
     checks = [c for check in sync_checks for c in check()]

@@ -25,6 +25,7 @@ import hmac
 import ipaddress
 import secrets
 from collections.abc import Callable, Iterable, Mapping
+from math import ceil
 from urllib.parse import urlsplit
 
 from starlette.datastructures import MutableHeaders
@@ -32,6 +33,7 @@ from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from localagent.web.limits import AddressLimits
 from localagent.web.origins import TrustedProxies, cors_headers, forwarded
 
 __all__ = ["TOKEN_COOKIE", "RequestGuard", "is_loopback_host", "new_token"]
@@ -94,6 +96,7 @@ class RequestGuard:
         allow_origins: Iterable[str] = (),
         trusted_proxies: Iterable[str] = (),
         on_refusal: Callable[[int, str], None] | None = None,
+        limits: AddressLimits | None = None,
     ) -> None:
         self.app = app
         self.loopback_only = is_loopback_host(bind_host)
@@ -103,6 +106,7 @@ class RequestGuard:
         self.allow_origins = frozenset(o.lower() for o in allow_origins)
         self.proxies = TrustedProxies(trusted_proxies)
         self.on_refusal = on_refusal
+        self.limits = limits  # beyond loopback: offers and wrong tokens per address
         self._told: set[tuple[int, str]] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -119,11 +123,13 @@ class RequestGuard:
         if preflight:
             await self._preflight(request, origin, allowed, scope, receive, send)
             return
-        refusal = self._refuse(request, allowed)
+        refusal = self._limited(request) or self._refuse(request, allowed)
         if refusal is not None:
             status, detail = refusal
             self._tell(status, detail, request)
             response = JSONResponse({"detail": detail}, status_code=status)
+            if status == 429 and (wait := _wait_of(detail)) is not None:
+                response.headers["Retry-After"] = wait
             response.raw_headers.extend(cors)  # an allowed front end can read why
             await response(scope, receive, send)
             return
@@ -160,6 +166,32 @@ class RequestGuard:
         response = Response(status_code=204)
         response.raw_headers.extend(cors_headers(origin, asked))
         await response(scope, receive, send)
+
+    def _limited(self, request: HTTPConnection) -> tuple[int, str] | None:
+        """An address banned for wrong tokens, or over its offers a minute: 429."""
+        if self.limits is None:
+            return None
+        client = request.client.host if request.client else None
+        if (banned := self.limits.banned_for(client)) is not None:
+            return 429, f"Too many wrong tokens from {client}: try again in {ceil(banned)} s."
+        offer = request.scope["method"] == "POST" and request.url.path.endswith("/api/offer")
+        if offer and (wait := self.limits.offer(client)) is not None:
+            return 429, f"Too many call offers from {client}: try again in {ceil(wait)} s."
+        return None
+
+    def _token_failed(self, request: HTTPConnection) -> None:
+        """A wrong token (one was offered): counted; a ban is told once, with the count."""
+        offered = request.query_params.get("token") or request.cookies.get(TOKEN_COOKIE)
+        if self.limits is None or not offered:
+            return
+        client = request.client.host if request.client else None
+        if (ban := self.limits.token_failed(client)) is not None and self.on_refusal:
+            count = self.limits.refused().get(client or "", 0)
+            self.on_refusal(
+                429,
+                f"{client} banned for {ban:g} s after {count} refused requests "
+                "(wrong tokens among them)",
+            )
 
     def _tell(self, status: int, detail: str, request: HTTPConnection) -> None:
         """Each refusal once (with its reason and fix), however often it recurs."""
@@ -211,6 +243,7 @@ class RequestGuard:
         if headers.get("sec-fetch-site") == "cross-site" and not allowed_origin:
             return 403, "Cross-site requests are refused."
         if self.token is not None and not self._has_token(request):
+            self._token_failed(request)
             return 401, "This server needs its token: open the full URL localagent printed."
         if request.scope["method"] in ("POST", "PATCH", "PUT") and request.scope["path"].startswith(
             _BODIES_CHECKED
@@ -237,3 +270,12 @@ class RequestGuard:
         if auth.lower().startswith("bearer "):
             offered.append(auth[7:].strip())
         return any(o and hmac.compare_digest(o.encode(), self.token.encode()) for o in offered)
+
+
+def _wait_of(detail: str) -> str | None:
+    """The seconds in a 429's "try again in N s", for Retry-After."""
+    words = detail.split()
+    if "in" in words and words.index("in") + 1 < len(words):
+        value = words[words.index("in") + 1]
+        return value if value.isdigit() else None
+    return None

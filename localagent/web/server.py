@@ -165,6 +165,13 @@ def create_app(state: AppState) -> FastAPI:
         logger.warning(f"refused ({status}): {reason}")
         state.runtime.bus.publish(RequestRefused("", status=status, reason=reason))
 
+    if state.limits is not None:
+
+        def capped(address: str, open_now: int) -> None:
+            refused(429, f"{address} holds {open_now} connections, the most one address may")
+
+        state.limits.on_capped = capped
+
     app.add_middleware(
         RequestGuard,
         bind_host=state.settings.host,
@@ -172,6 +179,7 @@ def create_app(state: AppState) -> FastAPI:
         allow_origins=state.settings.allow_origin,
         trusted_proxies=state.settings.trusted_proxy,
         on_refusal=refused,
+        limits=state.limits,
     )
     app.add_exception_handler(RequestValidationError, _invalid_body)
     add_cockpit_routes(app, state, feed)

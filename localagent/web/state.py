@@ -12,6 +12,7 @@ from localagent.recorder import Recorder
 from localagent.runtime import Runtime
 from localagent.settings import Settings
 from localagent.web.guard import new_token
+from localagent.web.limits import AddressLimits
 from localagent.web.tls import TlsFiles
 
 __all__ = ["AppState"]
@@ -27,6 +28,7 @@ class AppState:
     cockpit_token: str = field(default_factory=new_token)  # for `localagent tui` to attach
     tls: TlsFiles | None = None  # HTTPS: always beyond loopback
     recorder: Recorder | None = None
+    limits: AddressLimits | None = None  # per-address limits: only beyond loopback
 
     def __post_init__(self) -> None:
         self.calls = CallRegistry(self.runtime.settings.max_sessions)

@@ -24,7 +24,14 @@ from cryptography.x509.oid import NameOID
 
 from localagent.errors import ConfigError
 
-__all__ = ["TlsFiles", "ensure_self_signed", "fingerprint", "tls_files"]
+__all__ = [
+    "TlsFiles",
+    "certificate_summary",
+    "ensure_self_signed",
+    "fingerprint",
+    "reachable_at",
+    "tls_files",
+]
 
 VALID_DAYS = 365
 RENEW_WITHIN_DAYS = 14
@@ -41,6 +48,23 @@ class TlsFiles:
 def fingerprint(cert_pem: bytes) -> str:
     cert = x509.load_pem_x509_certificate(cert_pem)
     return cert.fingerprint(hashes.SHA256()).hex(":").upper()
+
+
+def certificate_summary(cert_path: Path) -> str:
+    """Fingerprint and expiry of a PEM certificate, for `doctor`."""
+    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    until = cert.not_valid_after_utc
+    days = (until - dt.datetime.now(dt.UTC)).days
+    return (
+        f"SHA-256 {fingerprint(cert_path.read_bytes())}, valid until {until:%Y-%m-%d} ({days} days)"
+    )
+
+
+def reachable_at(bind_host: str) -> list[str]:
+    """The names and addresses other machines may reach a server bound to `bind_host` by
+    (this machine's own loopback ones left out)."""
+    names, addresses = _names(bind_host)
+    return [n for n in [*names, *addresses] if n not in ("localhost", "127.0.0.1", "::1")]
 
 
 def _names(bind_host: str) -> tuple[list[str], list[str]]:
