@@ -159,6 +159,11 @@ async def test_page_shows_tavus_failover(fake_ollama: ThreadedFakeOllama, tmp_pa
                 try:
                     page = await browser.new_page(viewport={"width": 1280, "height": 800})
                     await page.goto(app.url + "/")
+                    # filled by the page's first status poll, which asks the LLM's server too
+                    await page.wait_for_function(
+                        "document.querySelector('#avatar-kind').textContent !== ''",
+                        timeout=20_000,
+                    )
                     assert await page.text_content("#avatar-kind") == "tavus avatar"
                     await page.click("#connect")
                     await page.wait_for_function(
