@@ -14,7 +14,6 @@ from other addresses of 127.0.0.0/8 (which the limits treat as other machines):
 from __future__ import annotations
 
 import asyncio
-import socket
 import statistics
 import sys
 import time
@@ -24,32 +23,7 @@ import aiohttp
 from localagent.cpu import cpu_summary
 from localagent.testing.app_process import run_app
 from localagent.testing.fake_ollama import ThreadedFakeOllama
-
-
-def _open(source: str, port: int) -> socket.socket:
-    sock = socket.socket()
-    sock.bind((source, 0))
-    sock.connect(("127.0.0.1", port))
-    sock.setblocking(False)
-    return sock
-
-
-def _until_closed(socks: list[socket.socket], limit_s: float) -> list[float]:
-    started, closed = time.monotonic(), [float("inf")] * len(socks)
-    while time.monotonic() - started < limit_s and float("inf") in closed:
-        for i, s in enumerate(socks):
-            if closed[i] == float("inf"):
-                try:
-                    if s.recv(1024) == b"":
-                        closed[i] = time.monotonic() - started
-                except BlockingIOError:
-                    pass
-                except OSError:
-                    closed[i] = time.monotonic() - started
-        time.sleep(0.02)
-    for s in socks:
-        s.close()
-    return closed
+from localagent.testing.sockets import open_from, until_closed
 
 
 async def _status(port: int, source: str, token: str) -> int:
@@ -79,16 +53,16 @@ def main() -> int:
     ):
         port, token = int(app.url.split(":")[2].split("/")[0]), app.url.split("token=")[1]
         print("40 silent connections from 40 addresses:", _figures(
-            _until_closed([_open(f"127.0.1.{i + 1}", port) for i in range(40)], 30)
+            until_closed([open_from(f"127.0.1.{i + 1}", port) for i in range(40)], 30)
         ))  # fmt: skip
         print("40 silent connections from one address:", _figures(
-            _until_closed([_open("127.0.2.1", port) for _ in range(40)], 30)
+            until_closed([open_from("127.0.2.1", port) for _ in range(40)], 30)
         ))  # fmt: skip
-        flood = [_open("127.0.3.1", port) for _ in range(200)]
+        flood = [open_from("127.0.3.1", port) for _ in range(200)]
         started = time.monotonic()
         other = asyncio.run(_status(port, "127.0.3.2", token))
         served_in = time.monotonic() - started
-        closed = _until_closed(flood, 3)
+        closed = until_closed(flood, 3)
         quick = [c for c in closed if c != float("inf")]
         last = f" (the last after {max(quick):.2f} s)" if quick else ""
         print(

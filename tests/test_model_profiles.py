@@ -77,6 +77,11 @@ async def _converse(
     return caller
 
 
+def _becomes(ollama: ThreadedFakeOllama, model: str, name: str) -> Callable[[], None]:
+    """Between turns: the model takes on another family's habits."""
+    return lambda: ollama.server.profiles.__setitem__(model, PROFILES[name])
+
+
 def _app(ollama: ThreadedFakeOllama, model: str, data_dir: Path, *args: str) -> Any:
     return run_app(
         "--ollama-host",
@@ -113,7 +118,7 @@ async def test_reasoning_in_every_form_is_never_spoken_captioned_or_recorded(
     ) as ollama:
 
         def becomes(name: str) -> Callable[[], None]:
-            return lambda: ollama.server.profiles.__setitem__(model, PROFILES[name])
+            return _becomes(ollama, model, name)
 
         with _app(ollama, model, tmp_path) as app:
             assert app.url, app.output
@@ -168,7 +173,7 @@ async def test_tool_calls_written_as_text_are_called_and_never_read_aloud(
     with ThreadedFakeOllama(models=(model,), replies=replies) as ollama:
 
         def becomes(name: str) -> Callable[[], None]:
-            return lambda: ollama.server.profiles.__setitem__(model, PROFILES[name])
+            return _becomes(ollama, model, name)
 
         with _app(ollama, model, tmp_path) as app:
             assert app.url, app.output
