@@ -116,19 +116,18 @@ async def test_reasoning_in_every_form_is_never_spoken_captioned_or_recorded(
     with ThreadedFakeOllama(
         models=(model,), profiles={model: PROFILES["qwen3"]}, default_reply=ANSWER
     ) as ollama:
-
-        def becomes(name: str) -> Callable[[], None]:
-            return _becomes(ollama, model, name)
-
         with _app(ollama, model, tmp_path) as app:
             assert app.url, app.output
             caller = await _converse(
                 app,
                 lines[:3],
                 [
-                    becomes("deepseek-r1-inline"),  # ignores the request; <think> in content
-                    becomes("qwen3-vllm"),  # ignores it; reasoning_content
-                    becomes("gemma4-old-ollama"),  # ignores it; the answer only as reasoning
+                    # ignores the request; <think> in content
+                    _becomes(ollama, model, "deepseek-r1-inline"),
+                    # ignores it; reasoning_content
+                    _becomes(ollama, model, "qwen3-vllm"),
+                    # ignores it; the answer only as reasoning
+                    _becomes(ollama, model, "gemma4-old-ollama"),
                 ],
             )
         requests = ollama.server.requests
@@ -170,23 +169,21 @@ async def test_tool_calls_written_as_text_are_called_and_never_read_aloud(
         _call("finish"),
         Reply("Glad it works now. Goodbye!"),
     ]
-    with ThreadedFakeOllama(models=(model,), replies=replies) as ollama:
-
-        def becomes(name: str) -> Callable[[], None]:
-            return _becomes(ollama, model, name)
-
-        with _app(ollama, model, tmp_path) as app:
-            assert app.url, app.output
-            caller = await _converse(
-                app,
-                lines,
-                [
-                    becomes("llama3.2-json"),
-                    becomes("qwen2.5-hermes"),
-                    becomes("phi4-mini-fenced"),
-                    becomes("mistral-text"),
-                ],
-            )
+    with (
+        ThreadedFakeOllama(models=(model,), replies=replies) as ollama,
+        _app(ollama, model, tmp_path) as app,
+    ):
+        assert app.url, app.output
+        caller = await _converse(
+            app,
+            lines,
+            [
+                _becomes(ollama, model, "llama3.2-json"),
+                _becomes(ollama, model, "qwen2.5-hermes"),
+                _becomes(ollama, model, "phi4-mini-fenced"),
+                _becomes(ollama, model, "mistral-text"),
+            ],
+        )
     record = await _ended_record(tmp_path)
     assert [c["name"] for c in record.function_calls] == ["record_issue", "record_issue", "finish"]
     assert record.path == ["greet", "help", "help", "goodbye"], record.path

@@ -77,8 +77,6 @@ class CallLLM(_Bounded, OpenAILLMService):
         self.on_withheld: Callable[[str], Awaitable[None]] | None = None
         # Asked before each request: False while the tool-loop guard holds the model back.
         self.may_ask: Callable[[], bool] = lambda: True
-        self.held_back = 0  # requests not made because of that
-        self.trimmed = 0  # requests sent without their oldest exchanges
         self._thinking = thinking
         self._ollama = ollama
         self._offered: dict[str, Offered] = {}
@@ -89,7 +87,6 @@ class CallLLM(_Bounded, OpenAILLMService):
         if isinstance(frame, LLMContextFrame) and not self.may_ask():
             # A flow's transition asks the model again on its own: after a stopped tool
             # loop, not before the caller speaks.
-            self.held_back += 1
             logger.info(f"{self}: not asked again until the caller speaks (a tool loop)")
             return
         await super().process_frame(frame, direction)
@@ -156,7 +153,6 @@ class CallLLM(_Bounded, OpenAILLMService):
             return context
         fixed = estimate_request(system_text, [], schemas)
         kept = trim_history(messages, int(TRIM_TO_FRACTION * window), fixed)
-        self.trimmed += 1
         after = estimate_request(system_text, kept, schemas)
         logger.info(
             f"{self}: request of ~{tokens} tokens for a {window}-token window: "

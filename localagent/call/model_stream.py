@@ -44,23 +44,11 @@ _REASONING_FIELDS = ("reasoning", "reasoning_content")
 class AnswerHabits:
     """What the model's answers have done so far in this call, for the cockpit."""
 
-    answers: int = 0
     reasoned: int = 0  # answers that came with reasoning
-    reasoning_s: float = 0.0  # seconds of reasoning before the answer, summed
     from_reasoning: int = 0  # answers taken from the reasoning as a last resort
     text_tool_calls: int = 0  # tool calls written as text, made real calls
     withheld: int = 0  # text that looked like a tool call and was not spoken
     last_withheld: bool = False  # the latest answer's only content was withheld
-
-    def thinking_note(self) -> str:
-        """How much thinking costs a turn, once the model has been seen doing it."""
-        if not self.reasoned:
-            return ""
-        each = self.reasoning_s / self.reasoned
-        note = f"thinks before it speaks: {each:.1f} s a turn ({self.reasoned}/{self.answers})"
-        if self.from_reasoning:
-            note += f"; {self.from_reasoning} answer(s) found only in its reasoning"
-        return note
 
 
 class FilteredStream:
@@ -156,7 +144,6 @@ class FilteredStream:
                 self._spoke = True
                 yield self._content(answer)
         await self._end_thought()
-        self._habits.answers += 1
         if self._counted and self._on_reasoned is not None:
             self._on_reasoned(self._reasoned_s, self._from_reasoning)
         self._habits.last_withheld = bool(withheld) and not (self._spoke or calls)
@@ -188,7 +175,6 @@ class FilteredStream:
             self._counted = True
             self._reasoned_s = time.monotonic() - self._started
             self._habits.reasoned += 1
-            self._habits.reasoning_s += self._reasoned_s
 
     def _chunk(self, delta: ChoiceDelta) -> ChatCompletionChunk:
         template = self._template

@@ -86,9 +86,6 @@ class AddressLimits:
         if not self.exempt(address) and address in self._seen:
             self._seen[address].open = max(0, self._seen[address].open - 1)
 
-    def open_connections(self, address: str) -> int:
-        return self._seen[address].open if address in self._seen else 0
-
     # -- offers --------------------------------------------------------------------------
 
     def offer(self, address: str | None) -> float | None:
