@@ -10,7 +10,6 @@ also tested alone, on a simulated clock.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -103,14 +102,14 @@ def test_silent_sockets_are_closed_within_the_request_limit_over_https(lan: AppP
 def test_a_flood_from_one_address_is_capped_and_another_still_served(lan: AppProcess) -> None:
     port = _port(lan)
     socks = [open_from(HOSTILE, port) for _ in range(200)]
-    started = time.monotonic()
-    refused = until_closed(socks[16:], 1.5)  # the ones over the cap
-    print(f"\n200 from one address: {sum(t < 1.5 for t in refused)} of 184 refused at once")
-    assert all(t < 1.5 for t in refused), refused
-    ok = asyncio.run(_get(port, OTHER, f"/api/status?token={_token(lan)}"))
-    assert ok == 200 and time.monotonic() - started < 30
-    for s in socks[:16]:
-        s.close()
+    # another address is served while the flood holds its 16
+    assert asyncio.run(_get(port, OTHER, f"/api/status?token={_token(lan)}")) == 200
+    closed = until_closed(socks, 30)
+    held, refused = closed[:16], closed[16:]
+    print(f"\n200 from one address: 184 refused within {max(refused):.2f} s, "
+          f"16 held until the request limit ({min(held):.1f} s)")  # fmt: skip
+    # refused as they arrived: before any of the 16 it held reached its 2 s limit
+    assert max(refused) < min(held) < 30, (refused, held)
     told = [line for line in lan.lines if f"{HOSTILE} holds 16 connections" in line]
     assert len(told) == 1, lan.output[-2000:]  # once per address, however many refused
 
